@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class GovernanceConfig(AppConfig):
+    name = "governance"
+    verbose_name = "Governance"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from governance.audit import events  # noqa: F401  (registers the event table)
+        from governance.crypto.keyring import parse_master_keys
+
+        # A missing or malformed master key stops start-up here, with a clear message.
+        parse_master_keys(settings.PORTAL_MASTER_KEYS)
+        from governance import checks  # noqa: F401
+
+        post_migrate.connect(_sync_roles_after_migrate, sender=self)
+
+
+def _sync_roles_after_migrate(sender: AppConfig, **kwargs: object) -> None:
+    from governance.rolesync import sync_roles
+
+    sync_roles(
+        verbosity=int(kwargs.get("verbosity", 1) or 0),
+        using=str(kwargs.get("using", "default")),
+    )

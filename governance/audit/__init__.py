@@ -1,0 +1,1 @@
+"""Audit trail: governed history, audit events and the tamper-evident chain."""

@@ -1,0 +1,282 @@
+"""Tamper-evident hash chain over the whole audit trail (G.AUD).
+
+Every history row and every audit event gets one :class:`AuditLink`, written in
+the same transaction as the row. A link stores the SHA-256 of the row *exactly
+as stored* (read back with raw SQL, so ciphertext is hashed, not plaintext) and
+``link_hash = SHA-256(previous link_hash | table | row id | row hash)``. A
+single head row, locked for update, serialises appends.
+
+Verification (``manage.py verify_audit``) walks the links in order and reports
+the first break: an edited link, a missing link (gap), an edited or deleted row,
+or a row that has no link (inserted behind the application's back). Comparing
+the head with one recorded elsewhere catches truncation of the tail.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.db import connection, transaction
+
+GENESIS = "0" * 64
+_BATCH = 500
+
+#: db_table -> primary key column, for every table the chain covers.
+_CHAINED_TABLES: dict[str, str] = {}
+
+
+def register_table(db_table: str, pk_column: str) -> None:
+    _CHAINED_TABLES[db_table] = pk_column
+
+
+def chained_tables() -> dict[str, str]:
+    return dict(_CHAINED_TABLES)
+
+
+def _norm(value: Any) -> Any:
+    if value is None or (isinstance(value, (str, int)) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "b:" + bytes(value).hex()
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return "d:" + format(value.normalize(), "f")
+    if isinstance(value, float):
+        return "f:" + repr(value)
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    return str(value)
+
+
+def _row_hash(columns: Sequence[str], row: Sequence[Any]) -> str:
+    canonical = json.dumps(
+        sorted(zip(columns, (_norm(v) for v in row), strict=True)),
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def link_hash(prev: str, table: str, row_id: str, row_hash: str) -> str:
+    return hashlib.sha256(f"{prev}|{table}|{row_id}|{row_hash}".encode()).hexdigest()
+
+
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def read_row_hashes(table: str, ids: Sequence[Any]) -> dict[str, str]:
+    """SHA-256 of each stored row, keyed by its primary key as text."""
+    pk = _CHAINED_TABLES[table]
+    hashes: dict[str, str] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), _BATCH):
+            chunk = list(ids[start : start + _BATCH])
+            placeholders = ", ".join(["%s"] * len(chunk))
+            cursor.execute(
+                f"SELECT * FROM {_quote(table)} WHERE {_quote(pk)} IN ({placeholders})",
+                chunk,
+            )
+            columns = [col[0] for col in cursor.description]
+            pk_index = columns.index(pk)
+            for row in cursor.fetchall():
+                hashes[str(row[pk_index])] = _row_hash(columns, row)
+    return hashes
+
+
+def append(table: str, ids: Sequence[Any]) -> None:
+    """Chain the given rows of ``table`` (already inserted, same transaction)."""
+    if not ids:
+        return
+    if not transaction.get_connection().in_atomic_block:
+        with transaction.atomic():
+            append(table, ids)
+        return
+    AuditHead = apps.get_model("governance", "AuditHead")
+    AuditLink = apps.get_model("governance", "AuditLink")
+    hashes = read_row_hashes(table, ids)
+    head, _ = AuditHead.objects.select_for_update().get_or_create(
+        pk=1, defaults={"seq": 0, "link_hash": GENESIS}
+    )
+    prev, seq = head.link_hash, head.seq
+    links = []
+    for row_id in ids:
+        key = str(row_id)
+        row_hash = hashes.get(key)
+        if row_hash is None:
+            raise RuntimeError(
+                f"audit chain: row {table}#{key} vanished before chaining"
+            )
+        seq += 1
+        prev = link_hash(prev, table, key, row_hash)
+        links.append(
+            AuditLink(
+                seq=seq, table=table, row_id=key, row_hash=row_hash, link_hash=prev
+            )
+        )
+    AuditLink.objects.bulk_create(links, batch_size=_BATCH)
+    head.seq, head.link_hash = seq, prev
+    head.save(update_fields=["seq", "link_hash"])
+
+
+@dataclass(frozen=True)
+class Break:
+    """One place where the trail no longer matches its chain."""
+
+    kind: str  # link-edited | link-missing | row-edited | row-deleted | row-inserted | head
+    table: str
+    row_id: str
+    seq: int | None
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"{self.table}#{self.row_id}" if self.table else "chain head"
+        at = f" (link {self.seq})" if self.seq is not None else ""
+        return f"{self.kind}: {where}{at}: {self.detail}"
+
+
+@dataclass
+class Report:
+    links: int
+    head: str
+    breaks: list[Break]
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+
+def _iter_links() -> Iterator[Any]:
+    AuditLink = apps.get_model("governance", "AuditLink")
+    last = 0
+    while True:
+        batch = list(
+            AuditLink.objects.filter(seq__gt=last)
+            .order_by("seq")
+            .values_list("seq", "table", "row_id", "row_hash", "link_hash")[:5000]
+        )
+        if not batch:
+            return
+        yield from batch
+        last = batch[-1][0]
+
+
+def verify(*, expect_head: str | None = None, stop_at_first: bool = False) -> Report:
+    """Recompute the chain and compare it with the stored rows."""
+    AuditHead = apps.get_model("governance", "AuditHead")
+    breaks: list[Break] = []
+    prev, expected_seq = GENESIS, 0
+    linked: dict[str, set[str]] = {table: set() for table in _CHAINED_TABLES}
+    pending: dict[str, list[tuple[int, str, str]]] = {}
+    count = 0
+
+    def flush(table: str) -> None:
+        items = pending.pop(table, [])
+        if not items:
+            return
+        actual = (
+            read_row_hashes(table, [row_id for _, row_id, _ in items])
+            if table in _CHAINED_TABLES
+            else {}
+        )
+        for seq, row_id, row_hash in items:
+            if row_id not in actual:
+                breaks.append(
+                    Break("row-deleted", table, row_id, seq, "row is missing")
+                )
+            elif actual[row_id] != row_hash:
+                breaks.append(
+                    Break("row-edited", table, row_id, seq, "row content changed")
+                )
+
+    for seq, table, row_id, row_hash, stored in _iter_links():
+        count += 1
+        expected_seq += 1
+        if seq != expected_seq:
+            breaks.append(
+                Break(
+                    "link-missing",
+                    table,
+                    row_id,
+                    seq,
+                    f"links {expected_seq}..{seq - 1} are missing",
+                )
+            )
+            expected_seq = seq
+        prev = link_hash(prev, table, row_id, row_hash)
+        if prev != stored:
+            breaks.append(
+                Break("link-edited", table, row_id, seq, "link hash does not match")
+            )
+            prev = stored  # resynchronise so later links are judged on their own
+        linked.setdefault(table, set()).add(row_id)
+        pending.setdefault(table, []).append((seq, row_id, row_hash))
+        if len(pending[table]) >= _BATCH:
+            flush(table)
+        if stop_at_first and breaks:
+            break
+    for table in list(pending):
+        flush(table)
+
+    # Rows nobody chained: inserted behind the application's back.
+    with connection.cursor() as cursor:
+        for table, pk in _CHAINED_TABLES.items():
+            cursor.execute(
+                f"SELECT {_quote(pk)} FROM {_quote(table)} ORDER BY {_quote(pk)}"
+            )
+            for (row_id,) in cursor.fetchall():
+                if str(row_id) not in linked.get(table, ()):
+                    breaks.append(
+                        Break(
+                            "row-inserted", table, str(row_id), None, "row has no link"
+                        )
+                    )
+
+    head_row = AuditHead.objects.filter(pk=1).first()
+    head_hash = head_row.link_hash if head_row else GENESIS
+    head_seq = head_row.seq if head_row else 0
+    if head_seq != expected_seq or head_hash != prev:
+        breaks.append(
+            Break(
+                "head",
+                "",
+                "",
+                head_seq,
+                f"head says link {head_seq}, chain ends at link {expected_seq}",
+            )
+        )
+    expected_hash = expect_head.rpartition(":")[2] if expect_head else None
+    if expected_hash and expected_hash != prev:
+        breaks.append(
+            Break(
+                "head",
+                "",
+                "",
+                expected_seq,
+                "chain head differs from the head recorded elsewhere "
+                "(trail truncated or rewritten)",
+            )
+        )
+    breaks.sort(key=lambda b: (b.seq is None, b.seq or 0))
+    return Report(links=count, head=f"{expected_seq}:{prev}", breaks=breaks)
+
+
+def head() -> str:
+    AuditHead = apps.get_model("governance", "AuditHead")
+    row = AuditHead.objects.filter(pk=1).first()
+    return f"{row.seq}:{row.link_hash}" if row else f"0:{GENESIS}"
+
+
+def chain_ids(rows: Iterable[Any]) -> list[Any]:
+    return [row.pk for row in rows]

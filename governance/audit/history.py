@@ -1,0 +1,198 @@
+"""Governed history: simple-history with reasons, immutability and the chain.
+
+``GovernedHistoricalRecords`` is what every governed model declares instead of
+plain ``HistoricalRecords``. It
+
+* refuses an update without a change reason (``instance._change_reason``),
+* copies encrypted values as their sealed tokens (history holds ciphertext and
+  nothing is encrypted twice),
+* records the acting user by id (no foreign key that a user deletion could
+  rewrite),
+* makes history rows immutable through the ORM, and
+* appends every history row to the audit hash chain in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import models, router, transaction
+from django.utils import timezone
+from simple_history.manager import HistoricalQuerySet
+from simple_history.models import HistoricalRecords
+from simple_history.utils import get_change_reason_from_object
+
+from . import chain
+
+
+class ChangeReasonRequired(Exception):
+    """A governed record was changed without saying why."""
+
+
+class HistoryIsImmutable(Exception):
+    """History rows are append-only."""
+
+
+class ImmutableHistory(models.Model):
+    """Abstract base of every historical model: rows can be added, never changed."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise HistoryIsImmutable("History rows can't be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise HistoryIsImmutable("History rows can't be deleted.")
+
+
+class ImmutableHistoricalQuerySet(HistoricalQuerySet):
+    def update(self, **kwargs: Any) -> int:
+        raise HistoryIsImmutable("History rows can't be changed.")
+
+    def delete(self) -> Any:
+        raise HistoryIsImmutable("History rows can't be deleted.")
+
+    def _fetch_all(self) -> None:
+        from governance.crypto.store import attach_keys
+
+        fresh = self._result_cache is None
+        super()._fetch_all()
+        if (
+            fresh
+            and self._result_cache
+            and isinstance(self._result_cache[0], models.Model)
+        ):
+            attach_keys(self._result_cache)
+
+
+def _get_history_user(self: Any) -> Any:
+    if self.history_user_id is None:
+        return None
+    return get_user_model()._default_manager.filter(pk=self.history_user_id).first()
+
+
+def _set_history_user(self: Any, user: Any) -> None:
+    self.history_user_id = getattr(user, "pk", None)
+
+
+def _encrypted_attnames(model: type[models.Model]) -> set[str]:
+    return {field.attname for field in getattr(model._meta, "encrypted_fields", ())}
+
+
+class GovernedHistoricalRecords(HistoricalRecords):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("bases", [ImmutableHistory])
+        kwargs.setdefault("historical_queryset", ImmutableHistoricalQuerySet)
+        kwargs.setdefault(
+            "history_user_id_field", models.BigIntegerField(null=True, blank=True)
+        )
+        kwargs.setdefault("history_user_getter", _get_history_user)
+        kwargs.setdefault("history_user_setter", _set_history_user)
+        kwargs.setdefault("cascade_delete_history", False)
+        super().__init__(*args, **kwargs)
+
+    def finalize(self, sender: Any, **kwargs: Any) -> None:
+        super().finalize(sender, **kwargs)
+        if (
+            getattr(sender._meta, "simple_history_manager_attribute", None)
+            == self.manager_name
+            and sender is self.cls
+        ):
+            history_model = getattr(sender, self.manager_name).model
+            chain.register_table(
+                history_model._meta.db_table, history_model._meta.pk.column
+            )
+
+    def create_historical_record(
+        self, instance: Any, history_type: str, using: Any = None
+    ) -> None:
+        reason = get_change_reason_from_object(instance)
+        if history_type == "~" and not reason:
+            raise ChangeReasonRequired(
+                f"A reason is required to change {instance._meta.verbose_name} {instance.pk}."
+            )
+        manager = getattr(instance, self.manager_name)
+        history_model = manager.model
+        row = build_history_row(
+            history_model,
+            instance,
+            history_type=history_type,
+            reason=reason or {"+": "created", "-": "deleted"}.get(history_type, ""),
+            user=self.get_history_user(instance),
+            date=getattr(instance, "_history_date", None) or timezone.now(),
+            fields=self.fields_included(instance),
+        )
+        db = using if self.use_base_model_db else router.db_for_write(history_model)
+        with transaction.atomic(using=db):
+            row.save(using=using)
+            chain.append(history_model._meta.db_table, [row.pk])
+
+
+def build_history_row(
+    history_model: type[models.Model],
+    instance: Any,
+    *,
+    history_type: str,
+    reason: str,
+    user: Any,
+    date: Any,
+    fields: Sequence[models.Field] | None = None,
+) -> Any:
+    encrypted = _encrypted_attnames(type(instance))
+    if fields is None:
+        fields = history_model.tracked_fields  # type: ignore[attr-defined]
+    attrs: dict[str, Any] = {}
+    data = instance.__dict__
+    for field in fields:
+        attname = field.attname
+        # Sealed token as stored: the history row holds ciphertext, not plaintext.
+        attrs[attname] = (
+            data.get(attname) if attname in encrypted else getattr(instance, attname)
+        )
+    row = history_model(
+        history_date=date,
+        history_type=history_type,
+        history_change_reason=reason,
+        history_user_id=getattr(user, "pk", None),
+        **attrs,
+    )
+    if "_pgp_deks" in data:
+        row.__dict__["_pgp_deks"] = data["_pgp_deks"]
+    return row
+
+
+def bulk_history(
+    model: type[models.Model],
+    instances: Sequence[Any],
+    *,
+    history_type: str,
+    reason: str,
+    user: Any,
+    batch_size: int = 1000,
+) -> list[Any]:
+    """History rows for a bulk write, chained in the caller's transaction."""
+    if history_type == "~" and not reason:
+        raise ChangeReasonRequired(
+            f"A reason is required to change {model._meta.verbose_name_plural}."
+        )
+    history_model = model.history.model  # type: ignore[attr-defined]
+    now = timezone.now()
+    rows = [
+        build_history_row(
+            history_model,
+            obj,
+            history_type=history_type,
+            reason=reason,
+            user=user,
+            date=now,
+        )
+        for obj in instances
+    ]
+    created = history_model.objects.bulk_create(rows, batch_size=batch_size)
+    chain.append(history_model._meta.db_table, [row.pk for row in created])
+    return created

@@ -1,0 +1,1 @@
+"""Authentication glue for django-allauth (G.AUTH)."""

@@ -1,0 +1,1 @@
+"""Field encryption: keyring (master keys, data keys) and encrypted fields."""

@@ -1,0 +1,137 @@
+"""Data keys in the database: lookup, creation, attachment to model instances.
+
+Reads always fetch the *wrapped* key from the database (one query per batch of
+rows), so a key destroyed by another process is never used again here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.apps import apps
+from django.utils import timezone
+
+from .keyring import ORGANISATION_SUBJECT, KeyringError, get_keyring
+
+#: Marker for a subject whose key was shredded.
+ERASED_KEY = object()
+
+_DEK_ATTR = "_pgp_deks"
+_CHUNK = 900  # stays below SQLite's variable limit on old builds
+
+
+def _datakey_model():  # late import: the model lives in governance.models
+    return apps.get_model("governance", "DataKey")
+
+
+def _as_uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def keys_for(subjects: Iterable[Any]) -> dict[uuid.UUID, Any]:
+    """Unwrapped keys (AESGCM) or ERASED_KEY for the given subjects.
+
+    Subjects without a key row are absent from the result.
+    """
+    wanted = {_as_uuid(s) for s in subjects if s is not None}
+    if not wanted:
+        return {}
+    keyring = get_keyring()
+    found: dict[uuid.UUID, Any] = {}
+    ordered = sorted(wanted)
+    DataKey = _datakey_model()
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        rows = DataKey.objects.filter(subject__in=chunk).values_list(
+            "subject", "master_key_id", "wrapped"
+        )
+        for subject, key_id, wrapped in rows:
+            if wrapped is None:
+                found[subject] = ERASED_KEY
+            else:
+                found[subject] = keyring.unwrap(key_id, bytes(wrapped), subject)
+    return found
+
+
+def ensure_keys(subjects: Iterable[Any]) -> dict[uuid.UUID, Any]:
+    """Keys for the subjects, creating (in bulk) those that don't exist yet."""
+    wanted = {_as_uuid(s) for s in subjects}
+    found = keys_for(wanted)
+    missing = [s for s in wanted if s not in found]
+    if missing:
+        keyring = get_keyring()
+        DataKey = _datakey_model()
+        now = timezone.now()
+        rows = []
+        for subject in missing:
+            key_id, wrapped, aead = keyring.new_data_key(subject)
+            rows.append(
+                DataKey(
+                    subject=subject,
+                    master_key_id=key_id,
+                    wrapped=wrapped,
+                    created_at=now,
+                )
+            )
+            found[subject] = aead
+        DataKey.objects.bulk_create(rows, batch_size=500)
+    return found
+
+
+def key_for(subject: Any, *, create: bool) -> Any:
+    subject = _as_uuid(subject if subject is not None else ORGANISATION_SUBJECT)
+    keys = ensure_keys([subject]) if create else keys_for([subject])
+    if subject not in keys:
+        raise KeyringError(f"No data key exists for subject {subject}.")
+    return keys[subject]
+
+
+def attach_keys(instances: Sequence[Any], *, create: bool = False) -> None:
+    """Fetch the data keys of every row in one query and pin them on the rows."""
+    if not instances:
+        return
+    fields = getattr(type(instances[0])._meta, "encrypted_fields", None)
+    if not fields:
+        return
+    attnames = {field.subject_attname for field in fields}
+    subjects: set[uuid.UUID] = set()
+    for obj in instances:
+        for attname in attnames:
+            subjects.add(subject_of(obj, attname))
+    keys = ensure_keys(subjects) if create else keys_for(subjects)
+    for obj in instances:
+        obj.__dict__[_DEK_ATTR] = keys
+
+
+def subject_of(obj: Any, attname: str | None) -> uuid.UUID:
+    if attname is None:
+        return ORGANISATION_SUBJECT
+    value = (
+        obj.__dict__.get(attname) if attname in obj.__dict__ else getattr(obj, attname)
+    )
+    return ORGANISATION_SUBJECT if value is None else _as_uuid(value)
+
+
+def dek_for_instance(obj: Any, subject: uuid.UUID, *, create: bool) -> AESGCM | object:
+    pinned = obj.__dict__.get(_DEK_ATTR)
+    if pinned is not None and subject in pinned:
+        return pinned[subject]
+    dek = key_for(subject, create=create)
+    obj.__dict__.setdefault(_DEK_ATTR, {})[subject] = dek
+    return dek
+
+
+def shred(subject: uuid.UUID) -> bool:
+    """Destroy a subject's data key. Returns False if it was already gone."""
+    DataKey = _datakey_model()
+    row = DataKey.objects.select_for_update().filter(subject=subject).first()
+    if row is None or row.wrapped is None:
+        return False
+    get_keyring().forget(row.master_key_id, bytes(row.wrapped))
+    row.wrapped = None
+    row.shredded_at = timezone.now()
+    row.save(update_fields=["wrapped", "shredded_at"])
+    return True

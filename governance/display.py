@@ -1,0 +1,83 @@
+"""Masking for viewers below a value's classification (G.CLS).
+
+``apply_masks(obj, user)`` pins a :class:`Masked` marker on every encrypted
+value the user may not read, so admin pages, the API and exports render
+"•••••• (Restricted)" instead of the value — never the plaintext, never a
+silent blank. The stored ciphertext is untouched, so a masked object can still
+be saved (its unreadable fields are left as they were). Reads of Restricted
+plaintext are written to the audit trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import models
+
+from governance import permissions
+from governance.audit import events
+from governance.classification import Sensitivity
+from governance.crypto import store
+from governance.crypto.fields import Masked
+
+_MASKS = "_pgp_masks"
+
+
+def encrypted_fields(model: type[models.Model]) -> tuple[Any, ...]:
+    return tuple(getattr(model._meta, "encrypted_fields", ()))
+
+
+def level_of(obj: models.Model, field: Any) -> int:
+    """A value's classification: the field's floor raised by the record's level."""
+    return max(int(field.sensitivity), int(getattr(obj, "classification", 0) or 0))
+
+
+def readable_fields(obj: models.Model, user: Any) -> tuple[list[str], list[str]]:
+    """(readable, masked) encrypted field names of ``obj`` for ``user``."""
+    readable, masked = [], []
+    for field in encrypted_fields(type(obj)):
+        subject = store.subject_of(obj, field.subject_attname)
+        if permissions.can_read_level(user, level_of(obj, field), subject_id=subject):
+            readable.append(field.name)
+        else:
+            masked.append(field.name)
+    return readable, masked
+
+
+def apply_masks(
+    obj: models.Model, user: Any, *, log_restricted: bool = True, via: str = "admin"
+) -> list[str]:
+    """Mask what ``user`` may not read; log Restricted plaintext they may read."""
+    masks: dict[str, Masked] = {}
+    restricted_read: list[str] = []
+    for field in encrypted_fields(type(obj)):
+        level = level_of(obj, field)
+        subject = store.subject_of(obj, field.subject_attname)
+        if not permissions.can_read_level(user, level, subject_id=subject):
+            masks[field.attname] = Masked(level)
+        elif (
+            level >= Sensitivity.RESTRICTED
+            and obj.__dict__.get(field.attname) is not None
+        ):
+            restricted_read.append(field.name)
+    obj.__dict__[_MASKS] = masks
+    if log_restricted and restricted_read:
+        events.restricted_read(actor=user, target=obj, fields=restricted_read, via=via)
+    return list(masks)
+
+
+def apply_masks_many(objs: Iterable[models.Model], user: Any) -> None:
+    """Mask a page of rows. List pages never show Restricted plaintext at all
+    (open the record to read it, which is logged), so nothing here is logged."""
+    for obj in objs:
+        apply_masks(obj, user, log_restricted=False)
+        masks = obj.__dict__[_MASKS]
+        for field in encrypted_fields(type(obj)):
+            level = level_of(obj, field)
+            if level >= Sensitivity.RESTRICTED:
+                masks.setdefault(field.attname, Masked(level))
+
+
+def clear_masks(obj: models.Model) -> None:
+    obj.__dict__.pop(_MASKS, None)

@@ -1,0 +1,35 @@
+"""Governance kernel models, split by sub-domain."""
+
+from governance.permissions import register_object_permission_models
+
+from .audit import AuditEvent, AuditHead, AuditLink
+from .keys import DataKey
+from .people import (
+    Department,
+    Jurisdiction,
+    Membership,
+    Person,
+    PersonGroupObjectPermission,
+    PersonUserObjectPermission,
+    Team,
+)
+from .users import User
+
+register_object_permission_models(
+    Person, PersonUserObjectPermission, PersonGroupObjectPermission
+)
+
+__all__ = [
+    "AuditEvent",
+    "AuditHead",
+    "AuditLink",
+    "DataKey",
+    "Department",
+    "Jurisdiction",
+    "Membership",
+    "Person",
+    "PersonGroupObjectPermission",
+    "PersonUserObjectPermission",
+    "Team",
+    "User",
+]

@@ -1,0 +1,28 @@
+"""Fast, deterministic settings for the test suite (cookiecutter-django's test.py).
+
+``DATABASE_URL`` still chooses the database, so CI runs the same suite on
+SQLite and on PostgreSQL.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-" + "x" * 40)
+os.environ.setdefault(
+    "PORTAL_MASTER_KEYS",
+    # Two fixed test keys: the first active, the second for rotation tests.
+    "dGVzdC1tYXN0ZXIta2V5LW9uZS0zMi1ieXRlcy0wMDE,dGVzdC1tYXN0ZXIta2V5LXR3by0zMi1ieXRlcy0wMDI",
+)
+os.environ.setdefault(
+    "PORTAL_ENV_FILE", "/nonexistent"
+)  # never read a developer's .env
+os.environ.setdefault("MFA_REQUIRED_FOR_PRIVILEGED", "false")
+
+from .settings import *  # noqa: F403
+from .settings import Q_CLUSTER
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+LOGGING = {"version": 1, "disable_existing_loggers": False}
+MEDIA_ROOT = BASE_DIR / "var" / "test-media"  # noqa: F405

@@ -18,13 +18,16 @@ class GovernanceConfig(AppConfig):
         parse_master_keys(settings.PORTAL_MASTER_KEYS)
         from governance import checks  # noqa: F401
 
+        from governance import schedules
+
+        schedules.register("governance.verify_audit_chain", "governance.tasks.verify_audit_chain", "D")
         post_migrate.connect(_sync_roles_after_migrate, sender=self)
 
 
 def _sync_roles_after_migrate(sender: AppConfig, **kwargs: object) -> None:
     from governance.rolesync import sync_roles
+    from governance.schedules import sync_schedules
 
-    sync_roles(
-        verbosity=int(kwargs.get("verbosity", 1) or 0),
-        using=str(kwargs.get("using", "default")),
-    )
+    using = str(kwargs.get("using", "default"))
+    sync_roles(verbosity=int(kwargs.get("verbosity", 1) or 0), using=using)
+    sync_schedules(using=using)

@@ -239,7 +239,7 @@ GUARDIAN_RAISE_403 = False
 # --- Background work (G.JOB) ------------------------------------------------
 
 Q_CLUSTER = {
-    "name": "portal",
+    "name": env.str("Q_CLUSTER_NAME", default="portal"),
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": env.int("Q_TIMEOUT", default=300),
     "retry": env.int("Q_RETRY", default=360),  # must stay above timeout

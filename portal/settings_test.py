@@ -22,7 +22,8 @@ from .settings import Q_CLUSTER
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+# Jobs run inline in tests unless a test starts a real worker (Q_SYNC=false).
+Q_CLUSTER = {**Q_CLUSTER, "sync": os.environ.get("Q_SYNC", "true").lower() == "true"}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"  # noqa: F405

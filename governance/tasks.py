@@ -1,0 +1,26 @@
+"""django-q2 task wrappers for the governance kernel.
+
+Tasks take identifiers, never plaintext, and are idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from governance.audit import chain, events
+
+
+def verify_audit_chain() -> dict[str, Any]:
+    """Nightly: verify the audit chain and record the outcome (with the head)."""
+    report = chain.verify()
+    result = {
+        "ok": report.ok,
+        "links": report.links,
+        "head": report.head,
+        "first_break": str(report.breaks[0]) if report.breaks else None,
+    }
+    with transaction.atomic():
+        events.record("audit.verified", object_type="governance.auditlink", data=result)
+    return result

@@ -1,0 +1,1 @@
+"""Pure governance analytics (no Django imports): fairness statistics (M8.5)."""

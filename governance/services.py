@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from governance import permissions
+from governance import bulk, permissions
 from governance.audit import events
 from governance.audit.history import bulk_history
 from governance.crypto import store
@@ -42,6 +42,46 @@ def save_governed(
         instance._history_user = actor  # type: ignore[attr-defined]
         instance.save()
     return instance
+
+
+def bulk_full_clean(
+    model: type[models.Model], instances: Sequence[models.Model]
+) -> None:
+    """``full_clean()`` for a batch, with foreign keys checked in one query each.
+
+    Every row is validated before anything is written; the first bad row stops
+    the batch with its position. Uniqueness is left to the database (one
+    constraint error rolls the whole batch back).
+    """
+    fks = [f for f in model._meta.concrete_fields if f.is_relation and f.many_to_one]
+    fk_names = [f.name for f in fks]
+    for position, obj in enumerate(instances, start=1):
+        try:
+            obj.full_clean(
+                exclude=fk_names, validate_unique=False, validate_constraints=False
+            )
+        except ValidationError as exc:
+            raise ValidationError(f"Row {position}: {'; '.join(exc.messages)}") from exc
+    for field in fks:
+        wanted = {getattr(obj, field.attname) for obj in instances} - {None}
+        if not wanted:
+            continue
+        target = field.target_field.attname
+        found = set(
+            field.related_model._base_manager.filter(
+                **{f"{target}__in": wanted}
+            ).values_list(target, flat=True)
+        )
+        for position, obj in enumerate(instances, start=1):
+            value = getattr(obj, field.attname)
+            if value is None and not field.null:
+                raise ValidationError(
+                    f"Row {position}: {field.verbose_name} is required."
+                )
+            if value is not None and value not in found:
+                raise ValidationError(
+                    f"Row {position}: {field.verbose_name} {value!r} does not exist."
+                )
 
 
 # -- people -------------------------------------------------------------------
@@ -72,7 +112,7 @@ def person_update(
 
 @transaction.atomic
 def people_bulk_create(
-    *, actor: Any, reason: str, people: Sequence[Person], batch_size: int = 1000
+    *, actor: Any, reason: str, people: Sequence[Person]
 ) -> list[Person]:
     """The bulk path: validated rows, one data key each, history and chain.
 
@@ -80,23 +120,12 @@ def people_bulk_create(
     aborts the whole batch with its position in the message.
     """
     reason = _require_reason(reason)
-    for position, person in enumerate(people, start=1):
-        try:
-            person.full_clean(validate_unique=False, validate_constraints=False)
-        except ValidationError as exc:
-            raise ValidationError(f"Row {position}: {exc.messages}") from exc
+    bulk_full_clean(Person, people)
     keys = store.ensure_keys(p.pk for p in people)
     for person in people:
         person.__dict__["_pgp_deks"] = keys
-    Person.objects.bulk_create(people, batch_size=batch_size)
-    bulk_history(
-        Person,
-        people,
-        history_type="+",
-        reason=reason,
-        user=actor,
-        batch_size=batch_size,
-    )
+    bulk.fast_insert(Person, people)
+    bulk_history(Person, people, history_type="+", reason=reason, user=actor)
     return list(people)
 
 

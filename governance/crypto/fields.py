@@ -26,7 +26,11 @@ from django.db import models
 from governance.classification import Sensitivity
 
 from . import store
-from .keyring import ORGANISATION_SUBJECT, open_sealed, seal
+from binascii import a2b_base64
+
+from .keyring import CIPHERTEXT_PREFIX, ORGANISATION_SUBJECT, open_sealed, seal
+
+_PREFIX_LEN = len(CIPHERTEXT_PREFIX)
 
 
 class Ciphertext(str):
@@ -89,30 +93,60 @@ class EncryptedAttribute:
 
     def __init__(self, field: EncryptedField) -> None:
         self.field = field
+        self.attname = field.attname
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
             return self
-        attname = self.field.attname
+        attname = self.attname
         data = instance.__dict__
+        value = data.get(attname, _MISSING)
+        if value.__class__ is Ciphertext:
+            masks = data.get(_MASKS)
+            if masks and attname in masks:
+                return masks[attname]
+            cache = data.get(_PLAIN_CACHE)
+            if cache is None:
+                cache = data[_PLAIN_CACHE] = {}
+            else:
+                hit = cache.get(attname)
+                if hit is not None and hit[0] is value:
+                    return hit[1]
+            field = self.field
+            subject_attname = field.subject_attname
+            subject = (
+                data.get(subject_attname) if subject_attname else ORGANISATION_SUBJECT
+            )
+            deks = data.get("_pgp_deks")
+            dek = (
+                deks.get(subject)
+                if deks is not None and subject.__class__ is uuid.UUID
+                else None
+            )
+            plain = _MISSING
+            if dek is not None and dek is not store.ERASED_KEY:
+                # Fast path; any failure falls through to decrypt() for a proper error.
+                try:
+                    blob = a2b_base64(value[_PREFIX_LEN:])
+                    plain = field.decode_plain(
+                        dek.decrypt(blob[:12], blob[12:], field._aad(subject))
+                    )
+                except Exception:  # noqa: BLE001
+                    plain = _MISSING
+            if plain is _MISSING:
+                plain = field.decrypt(instance, value)
+            cache[attname] = (value, plain)
+            return plain
         masks = data.get(_MASKS)
         if masks and attname in masks:
             return masks[attname]
-        if attname not in data:  # deferred: load it like Django would
+        if value is _MISSING:  # deferred: load it like Django would
             instance.refresh_from_db(fields=[attname])
-        value = data.get(attname)
-        if isinstance(value, Ciphertext):
-            cache = data.setdefault(_PLAIN_CACHE, {})
-            hit = cache.get(attname)
-            if hit is not None and hit[0] is value:
-                return hit[1]
-            plain = self.field.decrypt(instance, value)
-            cache[attname] = (value, plain)
-            return plain
+            return self.__get__(instance, owner)
         return value
 
     def __set__(self, instance: Any, value: Any) -> None:
-        attname = self.field.attname
+        attname = self.attname
         data = instance.__dict__
         if value is ERASED or isinstance(value, Masked):
             return  # writing back what a reader saw changes nothing
@@ -122,6 +156,9 @@ class EncryptedAttribute:
             if hit is not None and hit[0] is current and hit[1] == value:
                 return  # unchanged plaintext: keep the stored token
         data[attname] = value
+
+
+_MISSING = object()
 
 
 class EncryptedField(models.TextField):
@@ -186,15 +223,24 @@ class EncryptedField(models.TextField):
 
     @property
     def subject_attname(self) -> str | None:
+        cached = self.__dict__.get("_subject_attname", _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
         if self.subject is None:
-            return None
-        try:
-            return self.model._meta.get_field(self.subject).attname
-        except exceptions.FieldDoesNotExist:
-            return self.subject
+            attname = None
+        else:
+            try:
+                attname = self.model._meta.get_field(self.subject).attname
+            except exceptions.FieldDoesNotExist:
+                attname = self.subject
+        self.__dict__["_subject_attname"] = attname
+        return attname
 
     def _aad(self, subject: uuid.UUID) -> bytes:
-        return f"{self.aad_label}|{subject}".encode()
+        prefix = self.__dict__.get("_aad_prefix")
+        if prefix is None:
+            prefix = self.__dict__["_aad_prefix"] = f"{self.aad_label}|".encode()
+        return prefix + subject.bytes
 
     # -- serialisation of the plaintext -------------------------------------
 
@@ -223,8 +269,14 @@ class EncryptedField(models.TextField):
         return Ciphertext(seal(dek, self.encode_plain(value), self._aad(subject)))  # type: ignore[arg-type]
 
     def decrypt(self, instance: Any, token: Ciphertext) -> Any:
-        subject = store.subject_of(instance, self.subject_attname)
-        dek = store.dek_for_instance(instance, subject, create=False)
+        attname = self.subject_attname
+        subject = instance.__dict__.get(attname) if attname else ORGANISATION_SUBJECT
+        if subject.__class__ is not uuid.UUID:
+            subject = store.subject_of(instance, attname)
+        deks = instance.__dict__.get("_pgp_deks")
+        dek = deks.get(subject) if deks is not None else None
+        if dek is None:
+            dek = store.dek_for_instance(instance, subject, create=False)
         if dek is store.ERASED_KEY:
             return ERASED
         return self.decode_plain(open_sealed(dek, token, self._aad(subject)))  # type: ignore[arg-type]

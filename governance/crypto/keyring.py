@@ -170,14 +170,17 @@ def _wrap_aad(subject: uuid.UUID) -> bytes:
 def seal(aead: AESGCM, plaintext: bytes, aad: bytes) -> str:
     nonce = os.urandom(_NONCE)
     blob = nonce + aead.encrypt(nonce, plaintext, aad)
-    return CIPHERTEXT_PREFIX + base64.b64encode(blob).decode("ascii")
+    return CIPHERTEXT_PREFIX + binascii.b2a_base64(blob, newline=False).decode("ascii")
+
+
+_PREFIX_LEN = len(CIPHERTEXT_PREFIX)
 
 
 def open_sealed(aead: AESGCM, token: str, aad: bytes) -> bytes:
     if not token.startswith(CIPHERTEXT_PREFIX):
         raise CiphertextInvalid("Stored value is not a portal ciphertext.")
     try:
-        blob = base64.b64decode(token[len(CIPHERTEXT_PREFIX) :])
+        blob = binascii.a2b_base64(token[_PREFIX_LEN:])
         return aead.decrypt(blob[:_NONCE], blob[_NONCE:], aad)
     except (InvalidTag, binascii.Error, ValueError) as exc:
         raise CiphertextInvalid(

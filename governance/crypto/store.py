@@ -31,24 +31,33 @@ def _as_uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-def keys_for(subjects: Iterable[Any]) -> dict[uuid.UUID, Any]:
+def keys_for(subjects: Iterable[Any], *, source: Any = None) -> dict[uuid.UUID, Any]:
     """Unwrapped keys (AESGCM) or ERASED_KEY for the given subjects.
 
-    Subjects without a key row are absent from the result.
+    ``source`` is an optional queryset of subject ids that yields (at least) the
+    same subjects: large pages fetch their keys through it as a subquery, one
+    query with no parameter list. Subjects without a key row are absent.
     """
     wanted = {_as_uuid(s) for s in subjects if s is not None}
     if not wanted:
         return {}
     keyring = get_keyring()
     found: dict[uuid.UUID, Any] = {}
-    ordered = sorted(wanted)
     DataKey = _datakey_model()
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start : start + _CHUNK]
-        rows = DataKey.objects.filter(subject__in=chunk).values_list(
-            "subject", "master_key_id", "wrapped"
+    if source is not None and len(wanted) > _CHUNK:
+        batches: Iterable[Any] = [DataKey.objects.filter(subject__in=source)]
+    else:
+        ordered = list(wanted)
+        batches = (
+            DataKey.objects.filter(subject__in=ordered[start : start + _CHUNK])
+            for start in range(0, len(ordered), _CHUNK)
         )
-        for subject, key_id, wrapped in rows:
+    for queryset in batches:
+        for subject, key_id, wrapped in queryset.values_list(
+            "subject", "master_key_id", "wrapped"
+        ):
+            if subject not in wanted:
+                continue
             if wrapped is None:
                 found[subject] = ERASED_KEY
             else:
@@ -77,7 +86,9 @@ def ensure_keys(subjects: Iterable[Any]) -> dict[uuid.UUID, Any]:
                 )
             )
             found[subject] = aead
-        DataKey.objects.bulk_create(rows, batch_size=500)
+        from governance.bulk import fast_insert
+
+        fast_insert(DataKey, rows)
     return found
 
 
@@ -89,8 +100,13 @@ def key_for(subject: Any, *, create: bool) -> Any:
     return keys[subject]
 
 
-def attach_keys(instances: Sequence[Any], *, create: bool = False) -> None:
-    """Fetch the data keys of every row in one query and pin them on the rows."""
+def attach_keys(
+    instances: Sequence[Any], *, create: bool = False, source: Any = None
+) -> None:
+    """Fetch the data keys of every row in one query and pin them on the rows.
+
+    ``source``: the queryset the rows came from, used as a subquery for big pages.
+    """
     if not instances:
         return
     fields = getattr(type(instances[0])._meta, "encrypted_fields", None)
@@ -101,7 +117,20 @@ def attach_keys(instances: Sequence[Any], *, create: bool = False) -> None:
     for obj in instances:
         for attname in attnames:
             subjects.add(subject_of(obj, attname))
-    keys = ensure_keys(subjects) if create else keys_for(subjects)
+    if create:
+        keys = ensure_keys(subjects)
+    else:
+        subquery = None
+        if (
+            source is not None
+            and len(attnames) == 1
+            and len(subjects) > _CHUNK
+            and not source.query.is_sliced
+        ):
+            (attname,) = attnames
+            if attname is not None:
+                subquery = source.order_by().values(attname)
+        keys = keys_for(subjects, source=subquery)
     for obj in instances:
         obj.__dict__[_DEK_ATTR] = keys
 

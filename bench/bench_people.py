@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _django import parse_args, setup, timed  # noqa: E402
+from _django import parse_args, setup, timed
 
 N = 10_000
 REPEAT = 3

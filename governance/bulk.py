@@ -105,7 +105,7 @@ def prepare(
 ) -> tuple[list[str], list[tuple]]:
     """Columns and driver-ready value tuples of ``objs`` (pk must be set)."""
     connection = connections[using]
-    fields = [f for f in model._meta.concrete_fields]
+    fields = list(model._meta.concrete_fields)
     columns = [f.column for f in fields]
     plan = [
         (f, f.attname, _needs_pre_save(f), _converter(f, connection)) for f in fields

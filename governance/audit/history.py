@@ -190,7 +190,7 @@ def bulk_history(
     history_model = model.history.model  # type: ignore[attr-defined]
     connection = connections[using]
     live_fields = {f.attname: f for f in model._meta.concrete_fields}
-    tracked = [f for f in history_model.tracked_fields]  # type: ignore[attr-defined]
+    tracked = list(history_model.tracked_fields)  # type: ignore[attr-defined]
     # Values come from the live instances, converted with the live fields' rules
     # (encrypted values are already sealed tokens; the same token is valid here).
     plan = [

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
+from binascii import a2b_base64
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -26,8 +27,6 @@ from django.db import models
 from governance.classification import Sensitivity
 
 from . import store
-from binascii import a2b_base64
-
 from .keyring import CIPHERTEXT_PREFIX, ORGANISATION_SUBJECT, open_sealed, seal
 
 _PREFIX_LEN = len(CIPHERTEXT_PREFIX)

@@ -19,3 +19,6 @@ def on_postgres():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (run with DATABASE_URL=postgres://...)")
     return True
+
+
+pytest_plugins = ["portal.testing_browser"]

@@ -150,6 +150,10 @@ ACCOUNT_RATE_LIMITS = {
     "login_failed": env.str("LOGIN_FAILED_RATE_LIMIT", default="20/5m/ip,5/5m/key"),
     "login": "30/m/ip",
 }
+# Behind the TLS proxy every request comes from the proxy's address: without
+# this, the per-IP limits above would throttle everyone together (and the
+# X-Forwarded-For header is trusted only for the proxies we run).
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("NUM_PROXIES", default=0)
 MFA_ADAPTER = "governance.auth.adapters.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Performance Governance Portal"
@@ -215,6 +219,15 @@ CONTENT_SECURITY_POLICY = {
         "form-action": ["'self'"],
     }
 }
+if OIDC_CLIENT_ID:
+    # The SSO button posts to us and we redirect to the identity provider;
+    # browsers apply form-action to that redirect too.
+    from urllib.parse import urlsplit
+
+    _idp = urlsplit(env.str("OIDC_SERVER_URL"))
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(
+        f"{_idp.scheme}://{_idp.netloc}"
+    )
 
 # Uploads: Django sets no limit on files; services validate size and type too.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

@@ -37,10 +37,23 @@ class MFAAdapter(DefaultMFAAdapter):
         ).decode()
 
     def can_delete_authenticator(self, authenticator: Any) -> bool:
+        """A privileged user may not remove their last second factor."""
+        from allauth.mfa.models import Authenticator
+
         user = authenticator.user
-        return not (
+        if not (
             settings.MFA_REQUIRED_FOR_PRIVILEGED and permissions.is_privileged(user)
+        ):
+            return True
+        others = (
+            Authenticator.objects.filter(
+                user=user,
+                type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN],
+            )
+            .exclude(pk=authenticator.pk)
+            .exists()
         )
+        return others
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
@@ -52,12 +65,22 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def pre_social_login(self, request: Any, sociallogin: Any) -> None:
         if sociallogin.is_existing:
             return
+        # Only an address the identity provider vouches for may claim an account.
+        verified = {
+            address.email.strip().lower()
+            for address in sociallogin.email_addresses
+            if address.verified and address.email
+        }
         email = (sociallogin.user.email or "").strip()
-        user = (
-            get_user_model().objects.filter(email__iexact=email, is_active=True).first()
-            if email
-            else None
+        matches = (
+            list(
+                get_user_model().objects.filter(email__iexact=email, is_active=True)[:2]
+            )
+            if email and email.lower() in verified
+            else []
         )
+        # Two accounts sharing an address are ambiguous: refuse rather than guess.
+        user = matches[0] if len(matches) == 1 else None
         if user is None:
             messages.error(
                 request,

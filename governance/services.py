@@ -155,8 +155,7 @@ def person_erase(*, person: Person, actor: Any, reason: str) -> Person:
     shredded = store.shred(person.pk)
     person.erased_at = timezone.now()
     person.status = Person.Status.LEFT
-    person.__dict__.pop("_pgp_deks", None)
-    person.__dict__.pop("_pgp_plain", None)
+    store.forget_instance_keys(person)
     save_governed(person, actor=actor, reason=f"erasure: {reason}")
     if person.user_id:
         user = person.user

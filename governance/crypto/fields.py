@@ -93,6 +93,7 @@ class EncryptedAttribute:
     def __init__(self, field: EncryptedField) -> None:
         self.field = field
         self.attname = field.attname
+        self._subject_attname: Any = _MISSING
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
@@ -112,23 +113,24 @@ class EncryptedAttribute:
                 if hit is not None and hit[0] is value:
                     return hit[1]
             field = self.field
-            subject_attname = field.subject_attname
+            subject_attname = self._subject_attname
+            if subject_attname is _MISSING:
+                subject_attname = self._subject_attname = field.subject_attname
             subject = (
                 data.get(subject_attname) if subject_attname else ORGANISATION_SUBJECT
             )
-            deks = data.get("_pgp_deks")
-            dek = (
-                deks.get(subject)
-                if deks is not None and subject.__class__ is uuid.UUID
-                else None
-            )
             plain = _MISSING
-            if dek is not None and dek is not store.ERASED_KEY:
-                # Fast path; any failure falls through to decrypt() for a proper error.
+            # Fast path: the row's (subject, key, subject bytes) pinned by attach_keys,
+            # matched by identity. Any failure falls through to decrypt() for a
+            # proper error.
+            pinned = data.get("_pgp_one")
+            if pinned is not None and pinned[0] is subject:
                 try:
                     blob = a2b_base64(value[_PREFIX_LEN:])
-                    plain = field.decode_plain(
-                        dek.decrypt(blob[:12], blob[12:], field._aad(subject))
+                    plain = field._decode(
+                        pinned[1].decrypt(
+                            blob[:12], blob[12:], field._aad_prefix + pinned[2]
+                        )
                     )
                 except Exception:  # noqa: BLE001
                     plain = _MISSING
@@ -147,6 +149,11 @@ class EncryptedAttribute:
     def __set__(self, instance: Any, value: Any) -> None:
         attname = self.attname
         data = instance.__dict__
+        if (
+            value.__class__ is Ciphertext and attname not in data
+        ):  # loading from the database
+            data[attname] = value
+            return
         if value is ERASED or isinstance(value, Masked):
             return  # writing back what a reader saw changes nothing
         current = data.get(attname)
@@ -203,6 +210,13 @@ class EncryptedField(models.TextField):
         # the copy must keep the same associated data to read the same tokens.
         if not getattr(self, "aad_label", None):
             self.aad_label = f"{cls._meta.label_lower}.{name}"
+        self._aad_prefix = f"{self.aad_label}|".encode()
+        # The plaintext decoder, C-level for text fields.
+        self._decode = (
+            bytes.decode
+            if type(self).decode_plain is EncryptedField.decode_plain
+            else self.decode_plain
+        )
         if not cls._meta.abstract:
             existing = getattr(cls._meta, "encrypted_fields", ())
             cls._meta.encrypted_fields = (*existing, self)  # type: ignore[attr-defined]
@@ -236,10 +250,7 @@ class EncryptedField(models.TextField):
         return attname
 
     def _aad(self, subject: uuid.UUID) -> bytes:
-        prefix = self.__dict__.get("_aad_prefix")
-        if prefix is None:
-            prefix = self.__dict__["_aad_prefix"] = f"{self.aad_label}|".encode()
-        return prefix + subject.bytes
+        return self._aad_prefix + subject.bytes
 
     # -- serialisation of the plaintext -------------------------------------
 

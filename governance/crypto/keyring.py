@@ -142,14 +142,12 @@ class Keyring:
             ) from exc
 
     def unwrap(self, key_id: str, wrapped: bytes, subject: uuid.UUID) -> AESGCM:
-        cache_key = (key_id, bytes(wrapped))
-        with self._lock:
-            aead = self._cache.get(cache_key)
-            if aead is not None:
-                self._cache.move_to_end(cache_key)
-                return aead
-        aead = AESGCM(self.unwrap_raw(key_id, bytes(wrapped), subject))
-        self._remember(key_id, bytes(wrapped), aead)
+        cache_key = (key_id, wrapped)
+        aead = self._cache.get(cache_key)  # a plain dict read is atomic under the GIL
+        if aead is not None:
+            return aead
+        aead = AESGCM(self.unwrap_raw(key_id, wrapped, subject))
+        self._remember(key_id, wrapped, aead)
         return aead
 
     def forget(self, key_id: str, wrapped: bytes) -> None:
@@ -159,8 +157,8 @@ class Keyring:
     def _remember(self, key_id: str, wrapped: bytes, aead: AESGCM) -> None:
         with self._lock:
             self._cache[(key_id, wrapped)] = aead
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)  # oldest first
 
 
 def _wrap_aad(subject: uuid.UUID) -> bytes:

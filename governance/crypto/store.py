@@ -131,8 +131,16 @@ def attach_keys(
             if attname is not None:
                 subquery = source.order_by().values(attname)
         keys = keys_for(subjects, source=subquery)
+    (only,) = attnames if len(attnames) == 1 else (None,)
     for obj in instances:
-        obj.__dict__[_DEK_ATTR] = keys
+        data = obj.__dict__
+        data[_DEK_ATTR] = keys
+        if len(attnames) == 1:
+            subject = data.get(only) if only else ORGANISATION_SUBJECT
+            dek = keys.get(subject) if subject is not None else None
+            if dek is not None and dek is not ERASED_KEY:
+                # One row, one subject: pinned so reads compare by identity, not hash.
+                data["_pgp_one"] = (subject, dek, subject.bytes)
 
 
 def subject_of(obj: Any, attname: str | None) -> uuid.UUID:
@@ -151,6 +159,12 @@ def dek_for_instance(obj: Any, subject: uuid.UUID, *, create: bool) -> AESGCM | 
     dek = key_for(subject, create=create)
     obj.__dict__.setdefault(_DEK_ATTR, {})[subject] = dek
     return dek
+
+
+def forget_instance_keys(obj: Any) -> None:
+    """Drop every key and plaintext an in-memory instance holds (after erasure)."""
+    for name in (_DEK_ATTR, "_pgp_one", "_pgp_plain", "_pgp_sb"):
+        obj.__dict__.pop(name, None)
 
 
 def shred(subject: uuid.UUID) -> bool:

@@ -21,6 +21,7 @@ class GovernanceConfig(AppConfig):
         from governance import schedules
 
         schedules.register("governance.verify_audit_chain", "governance.tasks.verify_audit_chain", "D")
+        schedules.register("governance.clear_expired_sessions", "governance.tasks.clear_expired_sessions", "D")
         post_migrate.connect(_sync_roles_after_migrate, sender=self)
 
 

@@ -24,3 +24,10 @@ def verify_audit_chain() -> dict[str, Any]:
     with transaction.atomic():
         events.record("audit.verified", object_type="governance.auditlink", data=result)
     return result
+
+
+def clear_expired_sessions() -> None:
+    """Daily: delete expired sessions (they are already refused; this removes the rows)."""
+    from django.core.management import call_command
+
+    call_command("clearsessions")

@@ -67,15 +67,6 @@ def test_hr_signs_in_through_admin_login_and_browses(browser_page, org):
     browser_page.assert_clean()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "django-simple-history's simple_history/object_history_list.html renders "
-        '<p class="paginator" style="border-top: 0">, which style-src \'self\' '
-        "blocks; needs a project override of that template without the style "
-        "attribute (owned by the admin layer). Remove this mark once it exists."
-    ),
-)
 def test_person_history_page_is_csp_clean(browser_page, org):
     person = org.people["member_a"]
     browser_page.login("hr")

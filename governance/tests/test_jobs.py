@@ -64,6 +64,21 @@ def test_schedules_declared_in_code_are_synced():
     schedule = Schedule.objects.get(name="governance.verify_audit_chain")
     assert schedule.func == "governance.tasks.verify_audit_chain"
     assert schedule.schedule_type == Schedule.DAILY
+    assert Schedule.objects.get(name="governance.clear_expired_sessions").schedule_type == Schedule.DAILY
+
+
+@pytest.mark.django_db
+def test_expired_sessions_are_cleared(client, org):
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from governance.tasks import clear_expired_sessions
+
+    client.force_login(org.users["hr"])
+    client.get("/me/")
+    Session.objects.update(expire_date=timezone.now() - timezone.timedelta(seconds=1))
+    clear_expired_sessions()
+    assert not Session.objects.exists()
 
 
 def _redis_up() -> bool:

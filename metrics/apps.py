@@ -1,6 +1,121 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
 class MetricsConfig(AppConfig):
     name = "metrics"
     verbose_name = "Metrics"
+
+    def ready(self) -> None:
+        from governance import roles
+        from governance.roles import Role
+
+        view = {
+            f"metrics.view_{m}"
+            for m in (
+                "strategicobjective",
+                "datasource",
+                "metric",
+                "metrictarget",
+                "metricconflict",
+                "transformationstep",
+                "methodologyversion",
+                "changerequest",
+                "stewardshipdispute",
+                "fieldname",
+                "fieldalias",
+                "observation",
+                "dataqualityissue",
+                "annotation",
+            )
+        }
+        people_data = {
+            "metrics.view_peerfeedback",
+            "metrics.view_stakeholderfeedback",
+            "metrics.view_evaluation",
+        }
+        catalogue_edit = {
+            f"metrics.{a}_{m}"
+            for a in ("add", "change")
+            for m in (
+                "metric",
+                "metrictarget",
+                "metricconflict",
+                "transformationstep",
+                "strategicobjective",
+            )
+        }
+        data_edit = {
+            "metrics.add_observation",
+            "metrics.change_observation",
+            "metrics.add_annotation",
+        }
+        roles.extend(
+            Role.HR,
+            view
+            | people_data
+            | catalogue_edit
+            | data_edit
+            | {
+                "metrics.add_changerequest",
+                "metrics.add_datasource",
+                "metrics.change_datasource",
+                "metrics.add_peerfeedback",
+                "metrics.change_peerfeedback",
+                "metrics.add_stakeholderfeedback",
+                "metrics.add_evaluation",
+                "metrics.change_evaluation",
+                "metrics.add_fieldname",
+                "metrics.change_fieldname",
+                "metrics.add_fieldalias",
+                "metrics.change_fieldalias",
+                "metrics.add_stewardshipdispute",
+                "metrics.view_apitoken",
+                "metrics.add_apitoken",
+                "metrics.change_apitoken",
+            },
+        )
+        roles.extend(
+            Role.COMPLIANCE, view | people_data | {"metrics.change_stewardshipdispute"}
+        )
+        roles.extend(
+            Role.STEWARD,
+            view
+            | catalogue_edit
+            | data_edit
+            | {
+                "metrics.add_changerequest",
+                "metrics.change_changerequest",
+                "metrics.change_dataqualityissue",
+                "metrics.change_stewardshipdispute",
+                "metrics.add_stewardshipdispute",
+            },
+        )
+        roles.extend(
+            Role.METRIC_OWNER,
+            view | catalogue_edit | data_edit | {"metrics.add_changerequest"},
+        )
+        roles.extend(
+            Role.BOARD,
+            {
+                f"metrics.view_{m}"
+                for m in (
+                    "metric",
+                    "metrictarget",
+                    "methodologyversion",
+                    "strategicobjective",
+                    "datasource",
+                )
+            },
+        )
+        roles.extend(Role.MANAGER, view | people_data | {"metrics.add_annotation"})
+        roles.extend(
+            Role.EMPLOYEE,
+            {
+                "metrics.view_observation",
+                "metrics.view_evaluation",
+                "metrics.view_metric",
+            },
+        )
+        roles.extend(Role.AUDITOR, view | people_data)

@@ -1,0 +1,161 @@
+"""Row scoping for the metrics app: ``visible_to(user, action)`` per model.
+
+* The metric catalogue (definitions) is organisation knowledge: anyone with the
+  view permission sees every definition. Changing one is scoped: organisation
+  roles, the metric's owner, its steward, or its department's steward.
+* Observations and everything about a person are scoped like people: org-wide
+  roles see all; stewards their department's metrics; metric owners their
+  metrics' data; managers their teams' people and teams; employees themselves;
+  plus explicit guardian grants.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+
+from governance import permissions
+from governance.querysets import GovernedQuerySet, ReferenceQuerySet
+from governance.roles import Scope
+
+__all__ = [
+    "ChangeRequestQuerySet",
+    "MetricQuerySet",
+    "MetricScopedQuerySet",
+    "ObservationQuerySet",
+    "ObservationScopedQuerySet",
+    "PersonScopedQuerySet",
+    "ReferenceQuerySet",
+]
+
+_NOTHING = Q(pk__in=[])
+
+
+def _metric_change_q(user: Any, prefix: str = "") -> Q:
+    person = permissions.person_of(user)
+    if person is None:
+        return _NOTHING
+    q = _NOTHING
+    if permissions.has_scope(user, Scope.OWNED):
+        q |= Q(**{f"{prefix}owner_id": person.pk})
+    if permissions.has_scope(user, Scope.DEPARTMENT):
+        q |= Q(**{f"{prefix}steward_id": person.pk}) | Q(
+            **{f"{prefix}department__steward_id": person.pk}
+        )
+    return q
+
+
+class MetricQuerySet(GovernedQuerySet):
+    def visible_to(self, user: Any, action: str = "view") -> GovernedQuerySet:
+        if action == "view":
+            return (
+                self
+                if permissions.has_model_perm(user, self.model, "view")
+                else self.none()
+            )
+        return super().visible_to(user, action)
+
+    def scope_q(self, user: Any, action: str) -> Q:
+        return _metric_change_q(user)
+
+    def active(self) -> MetricQuerySet:
+        return self.filter(status="active")
+
+
+class MetricScopedQuerySet(GovernedQuerySet):
+    """Rows that belong to one metric (targets, lineage steps, methodology versions)."""
+
+    def visible_to(self, user: Any, action: str = "view") -> GovernedQuerySet:
+        if action == "view":
+            return (
+                self
+                if permissions.has_model_perm(user, self.model, "view")
+                else self.none()
+            )
+        return super().visible_to(user, action)
+
+    def scope_q(self, user: Any, action: str) -> Q:
+        return _metric_change_q(user, "metric__")
+
+
+class ChangeRequestQuerySet(MetricScopedQuerySet):
+    pass
+
+
+def _people_q(
+    user: Any, person_field: str, team_field: str | None, metric_prefix: str | None
+) -> Q:
+    """Rows about people (and teams) the user's roles reach."""
+    person = permissions.person_of(user)
+    if person is None:
+        return _NOTHING
+    q = _NOTHING
+    if permissions.has_scope(user, Scope.TEAM):
+        teams = permissions.managed_team_ids(person)
+        q |= Q(**{f"{person_field}__memberships__team_id__in": teams})
+        q |= Q(**{f"{person_field}__manager_id": person.pk})
+        if team_field:
+            q |= Q(**{f"{team_field}_id__in": teams})
+    if permissions.has_scope(user, Scope.DEPARTMENT) and metric_prefix is not None:
+        q |= Q(**{f"{metric_prefix}steward_id": person.pk}) | Q(
+            **{f"{metric_prefix}department__steward_id": person.pk}
+        )
+    if permissions.has_scope(user, Scope.OWNED) and metric_prefix is not None:
+        q |= Q(**{f"{metric_prefix}owner_id": person.pk})
+    if permissions.has_scope(user, Scope.SELF):
+        q |= Q(**{f"{person_field}_id": person.pk})
+    return q
+
+
+class ObservationQuerySet(GovernedQuerySet):
+    def scope_q(self, user: Any, action: str) -> Q:
+        q = _people_q(user, "person", "team", "metric__")
+        if action != "view":
+            # Only those who keep a metric's data current may write it.
+            q = _metric_change_q(user, "metric__")
+        return Q(pk__in=self.model._default_manager.filter(q).values("pk"))
+
+    def current(self) -> ObservationQuerySet:
+        """What charts and reports use: valid values only (no quarantined or superseded)."""
+        return self.filter(status="valid")
+
+
+class ObservationScopedQuerySet(GovernedQuerySet):
+    """Rows attached to an observation: scoped exactly like their observation."""
+
+    def visible_to(self, user: Any, action: str = "view") -> GovernedQuerySet:
+        from metrics.models import Observation
+
+        if not permissions.has_model_perm(user, self.model, action):
+            return self.none()
+        observation_action = "view" if action == "view" else "change"
+        visible = Observation.objects.visible_to(user, "view")
+        if action != "view" and self.model._meta.model_name == "dataqualityissue":
+            visible = Observation.objects.visible_to(user, observation_action)
+        return self.filter(observation__in=visible.values("pk"))
+
+
+class PersonScopedQuerySet(GovernedQuerySet):
+    """Rows about one person (feedback, evaluations); ``person_field`` names it."""
+
+    person_field = "person"
+
+    @classmethod
+    def as_manager(cls, person_field: str = "person"):  # type: ignore[no-untyped-def,override]
+        scoped = type(
+            f"{cls.__name__}_{person_field}", (cls,), {"person_field": person_field}
+        )
+        manager = super(PersonScopedQuerySet, scoped).as_manager()
+        return manager
+
+    def scope_q(self, user: Any, action: str) -> Q:
+        if action != "view":
+            return _NOTHING
+        q = _people_q(
+            user, self.person_field, "team" if self._has_team() else None, None
+        )
+        return Q(pk__in=self.model._default_manager.filter(q).values("pk"))
+
+    def _has_team(self) -> bool:
+        return any(f.name == "team" for f in self.model._meta.fields)

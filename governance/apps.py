@@ -16,16 +16,33 @@ class GovernanceConfig(AppConfig):
 
         # A missing or malformed master key stops start-up here, with a clear message.
         parse_master_keys(settings.PORTAL_MASTER_KEYS)
-        from governance import checks  # noqa: F401
+        from governance import (
+            checks,  # noqa: F401
+            schedules,
+        )
 
-        from governance import schedules
-
-        schedules.register("governance.verify_audit_chain", "governance.tasks.verify_audit_chain", "D")
-        schedules.register("governance.clear_expired_sessions", "governance.tasks.clear_expired_sessions", "D")
-        post_migrate.connect(_sync_roles_after_migrate, sender=self)
+        schedules.register(
+            "governance.verify_audit_chain", "governance.tasks.verify_audit_chain", "D"
+        )
+        schedules.register(
+            "governance.clear_expired_sessions",
+            "governance.tasks.clear_expired_sessions",
+            "D",
+        )
+        # After the *last* app's post_migrate: every app's permissions exist by then.
+        post_migrate.connect(
+            _sync_roles_after_migrate, dispatch_uid="governance.sync_roles"
+        )
 
 
 def _sync_roles_after_migrate(sender: AppConfig, **kwargs: object) -> None:
+    from django.apps import apps
+
+    with_models = [
+        config for config in apps.get_app_configs() if config.models_module is not None
+    ]
+    if sender is not with_models[-1]:
+        return
     from governance.rolesync import sync_roles
     from governance.schedules import sync_schedules
 

@@ -1,0 +1,714 @@
+"""The only write path for metrics (HackSoft services).
+
+Capture (admin, import, API, connectors) goes through :func:`validate_rows` and
+:func:`record_observations`: one validation path, all-or-nothing batches with
+every row's errors, capture guards (consent, review board …) registered by
+other modules, encryption, history and the audit chain in one transaction.
+
+Metric definitions change through :func:`metric_update`, which refuses direct
+edits of governed fields on active metrics: those go through a change request
+approved by the steward, producing a new methodology version (M3.6).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from governance import bulk, permissions
+from governance.audit import events
+from governance.audit.history import bulk_history
+from governance.classification import Sensitivity
+from governance.crypto import store
+from governance.crypto.fields import Ciphertext
+from governance.models import Person, Team
+from governance.services import save_governed
+from metrics import validation
+from metrics.models import (
+    ChangeRequest,
+    DataSource,
+    MethodologyVersion,
+    Metric,
+    Observation,
+)
+
+# -- errors ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # 1-based position in the batch (or file line)
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "field": self.field, "message": self.message}
+
+
+class BatchRejected(ValidationError):
+    """A batch had invalid rows: nothing was stored. ``errors`` lists them all."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        self.errors = errors
+        super().__init__([f"Row {e.row} ({e.field}): {e.message}" for e in errors])
+
+
+class ChangeControlRequired(ValidationError):
+    """A governed field of an active metric was edited directly."""
+
+
+# -- extension points -------------------------------------------------------------
+
+#: guard(metric, person, team, period_start) -> error message or None.
+#: Registered by e.g. consent (M8.3) and the review board (M8.4).
+CaptureGuard = Callable[[Metric, Person | None, Team | None, datetime.date], str | None]
+_capture_guards: list[CaptureGuard] = []
+#: guard(metric, actor) -> error message or None, before a metric becomes active.
+ActivationGuard = Callable[[Metric, Any], str | None]
+_activation_guards: list[ActivationGuard] = []
+#: hook(observations, actor) after a batch is stored (same transaction): data-quality scan …
+_post_capture_hooks: list[Callable[[list[Observation], Any], None]] = []
+#: hook(metric, changed_fields, actor) after a governed edit (e.g. revoke board approval).
+_metric_changed_hooks: list[Callable[[Metric, list[str], Any], None]] = []
+
+
+def register_capture_guard(guard: CaptureGuard) -> None:
+    if guard not in _capture_guards:
+        _capture_guards.append(guard)
+
+
+def register_activation_guard(guard: ActivationGuard) -> None:
+    if guard not in _activation_guards:
+        _activation_guards.append(guard)
+
+
+def register_post_capture_hook(hook: Callable[[list[Observation], Any], None]) -> None:
+    if hook not in _post_capture_hooks:
+        _post_capture_hooks.append(hook)
+
+
+def register_metric_changed_hook(
+    hook: Callable[[Metric, list[str], Any], None],
+) -> None:
+    if hook not in _metric_changed_hooks:
+        _metric_changed_hooks.append(hook)
+
+
+# -- capture --------------------------------------------------------------------
+
+#: Canonical ingestion fields (M2.5). Tool aliases map onto these.
+CANONICAL_FIELDS = (
+    "metric",
+    "employee_id",
+    "team",
+    "period_start",
+    "period_end",
+    "value",
+)
+
+
+@dataclass
+class PreparedRow:
+    row: int
+    metric: Metric
+    person: Person | None
+    team: Team | None
+    period_start: datetime.date
+    period_end: datetime.date
+    value: Decimal
+
+
+@dataclass
+class _Lookups:
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    people: dict[str, Person] = field(default_factory=dict)
+    teams: dict[str, Team] = field(default_factory=dict)
+
+
+def _load_lookups(rows: Sequence[Mapping[str, Any]]) -> _Lookups:
+    keys = {str(r.get("metric") or "").strip() for r in rows} - {""}
+    employees = {str(r.get("employee_id") or "").strip() for r in rows} - {""}
+    teams = {str(r.get("team") or "").strip() for r in rows} - {""}
+    lookups = _Lookups()
+    lookups.metrics = {
+        m.key: m
+        for m in Metric.objects.filter(key__in=keys).select_related("department")
+    }
+    lookups.people = {
+        p.employee_id: p
+        for p in Person.objects.filter(employee_id__in=employees)
+        .select_related("jurisdiction")
+        .only(
+            "id", "employee_id", "status", "erased_at", "jurisdiction", "department_id"
+        )
+    }
+    by_name = {t.name: t for t in Team.objects.filter(name__in=teams)}
+    by_id = {
+        str(t.pk): t
+        for t in Team.objects.filter(pk__in=[t for t in teams if t.isdigit()])
+    }
+    lookups.teams = {**by_name, **by_id}
+    return lookups
+
+
+def writable_metric_ids(actor: Any) -> set[int] | None:
+    """Metrics the actor may feed (None = all, for organisation-wide roles)."""
+    if actor is None or permissions.has_org_scope(actor):
+        return None
+    return set(Metric.objects.visible_to(actor, "change").values_list("pk", flat=True))
+
+
+def validate_rows(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    source: DataSource | None,
+    actor: Any,
+    first_row: int = 1,
+) -> tuple[list[PreparedRow], list[RowError]]:
+    """Check every row; return what would be stored and every error found.
+
+    ``source`` restricts the batch to that data source's metrics (API tokens
+    are scoped to one source); ``actor`` must be allowed to add observations
+    and to feed each metric.
+    """
+    errors: list[RowError] = []
+    prepared: list[PreparedRow] = []
+    if actor is not None and not permissions.has_model_perm(actor, Observation, "add"):
+        raise PermissionDenied("You may not record observations.")
+    writable = writable_metric_ids(actor)
+    lookups = _load_lookups(rows)
+    seen: set[tuple[Any, ...]] = set()
+    for offset, raw in enumerate(rows):
+        n = first_row + offset
+        row_errors: list[RowError] = []
+
+        def bad(
+            field_name: str,
+            message: str,
+            n: int = n,
+            row_errors: list[RowError] = row_errors,
+        ) -> None:
+            row_errors.append(RowError(n, field_name, message))
+
+        unknown = sorted(set(raw) - set(CANONICAL_FIELDS))
+        for name in unknown:
+            bad(
+                name,
+                f"Unknown field “{name}”. Known fields: {', '.join(CANONICAL_FIELDS)}.",
+            )
+        key = str(raw.get("metric") or "").strip()
+        metric = lookups.metrics.get(key)
+        if not key:
+            bad("metric", "A metric key is required.")
+        elif metric is None:
+            bad("metric", f"No metric “{key}”.")
+        elif source is not None and metric.source_id != source.pk:
+            bad("metric", f"Metric “{key}” is not fed by data source “{source.code}”.")
+        elif writable is not None and metric.pk not in writable:
+            bad("metric", f"You may not record data for metric “{key}”.")
+        elif metric.status != Metric.Status.ACTIVE:
+            bad(
+                "metric",
+                f"Metric “{key}” is {metric.get_status_display().lower()} and takes no data.",
+            )
+        try:
+            value = validation.parse_value(raw.get("value"))
+        except ValueError as exc:
+            bad("value", str(exc))
+            value = None
+        try:
+            start = validation.parse_date(raw.get("period_start"), "period_start")
+        except ValueError as exc:
+            bad("period_start", str(exc))
+            start = None
+        end = None
+        if raw.get("period_end") not in (None, ""):
+            try:
+                end = validation.parse_date(raw.get("period_end"), "period_end")
+            except ValueError as exc:
+                bad("period_end", str(exc))
+        employee = str(raw.get("employee_id") or "").strip()
+        person = lookups.people.get(employee) if employee else None
+        team_ref = str(raw.get("team") or "").strip()
+        team = lookups.teams.get(team_ref) if team_ref else None
+        if employee and person is None:
+            bad("employee_id", f"No person with employee id “{employee}”.")
+        if team_ref and team is None:
+            bad("team", f"No team “{team_ref}”.")
+        if metric is not None and not row_errors:
+            rules = metric.validation_rules or {}
+            for required in rules.get("required", []):
+                if raw.get(required) in (None, ""):
+                    bad(required, f"{required} is required for this metric.")
+            if (
+                metric.level == Metric.Level.INDIVIDUAL
+                and person is None
+                and not employee
+            ):
+                bad("employee_id", "An individual-level metric needs an employee id.")
+            if metric.level == Metric.Level.TEAM and team is None and not team_ref:
+                bad("team", "A team-level metric needs a team.")
+            if metric.level != Metric.Level.INDIVIDUAL and person is not None:
+                bad("employee_id", "Only individual-level metrics take an employee id.")
+            if person is not None and (
+                person.erased_at or person.status == Person.Status.LEFT
+            ):
+                bad(
+                    "employee_id",
+                    f"{person.employee_id} has left or was erased; no new data is recorded for them.",
+                )
+            if value is not None:
+                for message in validation.check_value(rules, value):
+                    bad("value", message)
+            if start is not None:
+                for message in validation.check_period(
+                    metric.update_frequency, start, end
+                ):
+                    bad("period_start", message)
+            if not row_errors and start is not None:
+                for guard in _capture_guards:
+                    message = guard(metric, person, team, start)
+                    if message:
+                        bad("employee_id" if person is not None else "metric", message)
+            dedupe = (
+                metric.pk,
+                getattr(person, "pk", None),
+                getattr(team, "pk", None),
+                start,
+            )
+            if not row_errors and dedupe in seen:
+                bad(
+                    "period_start",
+                    "The same metric, subject and period appear twice in this batch.",
+                )
+            seen.add(dedupe)
+        if row_errors:
+            errors.extend(row_errors)
+        elif metric is not None and value is not None and start is not None:
+            prepared.append(
+                PreparedRow(
+                    n,
+                    metric,
+                    person,
+                    team,
+                    start,
+                    end or validation.period_for(metric.update_frequency, start),
+                    value,
+                )
+            )
+    return prepared, errors
+
+
+def _build(
+    row: PreparedRow,
+    *,
+    source: DataSource,
+    actor: Any,
+    now: datetime.datetime,
+    keys: dict,
+) -> Observation:
+    metric = row.metric
+    obs = Observation(
+        metric=metric,
+        person=row.person,
+        team=row.team,
+        period_start=row.period_start,
+        period_end=row.period_end,
+        classification=metric.sensitivity,
+        status=Observation.Status.VALID,
+        source=source,
+        methodology_version=metric.methodology_version,
+        entered_by_id=getattr(actor, "pk", None),
+        entered_at=now,
+    )
+    obs.__dict__["_pgp_deks"] = keys
+    if metric.sensitivity >= Sensitivity.CONFIDENTIAL:
+        obs.value_sealed = row.value
+    else:
+        obs.value_plain = row.value
+    return obs
+
+
+@transaction.atomic
+def record_observations(
+    *,
+    actor: Any,
+    rows: Sequence[Mapping[str, Any]],
+    source: DataSource | None = None,
+    reason: str = "captured",
+    scope_to_source: bool = True,
+) -> list[Observation]:
+    """Validate and store a batch, all or nothing.
+
+    Raises :class:`BatchRejected` listing every bad row (nothing stored).
+    ``source`` is the data source the rows come from (an API token's source);
+    manual entry uses each metric's own source.
+    """
+    prepared, errors = validate_rows(
+        rows, source=source if scope_to_source else None, actor=actor
+    )
+    if errors:
+        raise BatchRejected(errors)
+    return store_prepared(prepared, actor=actor, source=source, reason=reason)
+
+
+def store_prepared(
+    prepared: Sequence[PreparedRow],
+    *,
+    actor: Any,
+    source: DataSource | None,
+    reason: str,
+) -> list[Observation]:
+    if not prepared:
+        return []
+    now = timezone.now()
+    sealed_subjects = {
+        r.person.pk
+        for r in prepared
+        if r.person is not None and r.metric.encrypted_values
+    }
+    if any(r.person is None and r.metric.encrypted_values for r in prepared):
+        sealed_subjects.add(store.ORGANISATION_SUBJECT)
+    keys = store.ensure_keys(sealed_subjects) if sealed_subjects else {}
+    observations = [
+        _build(r, source=source or r.metric.source, actor=actor, now=now, keys=keys)
+        for r in prepared
+    ]
+    ids = bulk.allocate_ids(Observation, len(observations))
+    for obs, pk in zip(observations, ids, strict=True):
+        obs.pk = pk
+    bulk.fast_insert(Observation, observations)
+    bulk_history(Observation, observations, history_type="+", reason=reason, user=actor)
+    for hook in _post_capture_hooks:
+        hook(observations, actor)
+    return observations
+
+
+def record_observation(
+    *, actor: Any, reason: str = "captured", **row: Any
+) -> Observation:
+    """One observation through the same path (admin form, connectors)."""
+    source = row.pop("source", None)
+    return record_observations(
+        actor=actor,
+        rows=[row],
+        source=source,
+        reason=reason,
+        scope_to_source=source is not None,
+    )[0]
+
+
+@transaction.atomic
+def correct_observation(
+    *, actor: Any, observation: Observation, value: Any, reason: str
+) -> Observation:
+    """Corrections never overwrite: a new observation supersedes the old one."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "A correction needs a reason."})
+    if actor is not None and not permissions.can(actor, "change", observation):
+        raise PermissionDenied("You may not correct this observation.")
+    old = Observation.objects.select_for_update().get(pk=observation.pk)
+    if old.status == Observation.Status.SUPERSEDED:
+        raise ValidationError(
+            "This observation was already corrected; correct the newest one."
+        )
+    metric = old.metric
+    parsed = validation.parse_value(value)
+    problems = validation.check_value(metric.validation_rules or {}, parsed)
+    if problems:
+        raise ValidationError({"value": problems})
+    keys = (
+        store.ensure_keys({old.person_id or store.ORGANISATION_SUBJECT})
+        if metric.encrypted_values
+        else {}
+    )
+    new = _build(
+        PreparedRow(
+            0, metric, old.person, old.team, old.period_start, old.period_end, parsed
+        ),
+        source=old.source,
+        actor=actor,
+        now=timezone.now(),
+        keys=keys,
+    )
+    new.supersedes = old
+    new.correction_reason = reason
+    new.methodology_version = metric.methodology_version
+    save_governed(new, actor=actor, reason=f"correction: {reason}")
+    old.status = Observation.Status.SUPERSEDED
+    save_governed(old, actor=actor, reason=f"superseded by #{new.pk}: {reason}")
+    return new
+
+
+# -- metric definitions and change control -----------------------------------------
+
+
+def _snapshot(metric: Metric) -> dict[str, Any]:
+    data = {}
+    for name in Metric.GOVERNED_FIELDS:
+        value = getattr(metric, "source_id" if name == "source" else name)
+        data[name] = (
+            value
+            if isinstance(value, (str, int, float, bool, dict, list, type(None)))
+            else str(value)
+        )
+    return data
+
+
+def _can_steward(actor: Any, metric: Metric) -> bool:
+    if actor is None or (
+        permissions.has_org_scope(actor)
+        and permissions.has_model_perm(actor, ChangeRequest, "change")
+    ):
+        return True
+    person = permissions.person_of(actor)
+    if person is None or not permissions.has_model_perm(actor, ChangeRequest, "change"):
+        return False
+    return person.pk in {metric.steward_id, metric.department.steward_id}
+
+
+@transaction.atomic
+def metric_create(*, actor: Any, reason: str = "defined", **fields: Any) -> Metric:
+    metric = Metric(**fields)
+    errors = validation.validate_rules(metric.validation_rules or {})
+    if errors:
+        raise ValidationError({"validation_rules": errors})
+    if metric.status not in (Metric.Status.DRAFT, Metric.Status.PROPOSED):
+        raise ValidationError(
+            {
+                "status": "New metrics start as draft or proposed; activate them afterwards."
+            }
+        )
+    save_governed(metric, actor=actor, reason=reason)
+    return metric
+
+
+@transaction.atomic
+def metric_update(
+    *, actor: Any, metric: Metric, changes: Mapping[str, Any], reason: str
+) -> Metric:
+    """Edit a metric. Governed fields of an active metric are refused here."""
+    current = Metric.objects.select_for_update().get(pk=metric.pk)
+    governed = [
+        name
+        for name in changes
+        if name in Metric.GOVERNED_FIELDS and _differs(current, name, changes[name])
+    ]
+    if "status" in changes and changes["status"] != current.status:
+        raise ValidationError(
+            {
+                "status": "Use the lifecycle actions (activate, sunset review, retire) to change status."
+            }
+        )
+    if "methodology_version" in changes:
+        raise ValidationError(
+            "The methodology version changes only through an approved change request."
+        )
+    if governed and current.status in (
+        Metric.Status.ACTIVE,
+        Metric.Status.SUNSET_REVIEW,
+    ):
+        raise ChangeControlRequired(
+            f"{', '.join(governed)} of the active metric “{current.key}” can't be edited directly. "
+            "File a change request (Metrics › Change requests, or the “Request change” button); once the "
+            "metric's steward approves it, the change applies as a new methodology version."
+        )
+    for name, value in changes.items():
+        setattr(metric, name, value)
+    errors = validation.validate_rules(metric.validation_rules or {})
+    if errors:
+        raise ValidationError({"validation_rules": errors})
+    save_governed(metric, actor=actor, reason=reason)
+    if governed:
+        for hook in _metric_changed_hooks:
+            hook(metric, governed, actor)
+    return metric
+
+
+def _differs(metric: Metric, name: str, value: Any) -> bool:
+    if name == "source":
+        value = getattr(value, "pk", value)
+        return value != metric.source_id
+    current = getattr(metric, name)
+    if isinstance(current, Decimal) or isinstance(value, Decimal):
+        return Decimal(str(current)) != Decimal(str(value))
+    return current != value
+
+
+@transaction.atomic
+def change_request_create(
+    *, actor: Any, metric: Metric, changes: Mapping[str, Any], reason: str
+) -> ChangeRequest:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the methodology should change."})
+    unknown = [name for name in changes if name not in Metric.GOVERNED_FIELDS]
+    if unknown:
+        raise ValidationError(
+            {
+                "changes": f"Not governed fields: {', '.join(unknown)}. Edit those directly."
+            }
+        )
+    if not changes:
+        raise ValidationError({"changes": "Propose at least one change."})
+    # Check the proposal would make a valid metric, without saving it.
+    trial = Metric.objects.get(pk=metric.pk)
+    for name, value in changes.items():
+        if name == "source":
+            trial.source_id = getattr(value, "pk", value)
+        else:
+            setattr(trial, name, value)
+    trial.full_clean(validate_unique=False)
+    payload = {k: (getattr(v, "pk", v)) for k, v in changes.items()}
+    request = ChangeRequest(
+        metric=metric,
+        changes=payload,
+        reason=reason,
+        requested_by_id=getattr(actor, "pk", None),
+    )
+    save_governed(request, actor=actor, reason=reason)
+    return request
+
+
+@transaction.atomic
+def change_request_decide(
+    *, actor: Any, change_request: ChangeRequest, approve: bool, note: str = ""
+) -> ChangeRequest:
+    """The steward approves (the change applies as a new methodology version) or rejects."""
+    request = (
+        ChangeRequest.objects.select_for_update()
+        .select_related("metric__department")
+        .get(pk=change_request.pk)
+    )
+    if request.status != ChangeRequest.Status.PENDING:
+        raise ValidationError(
+            f"This change request is already {request.get_status_display().lower()}."
+        )
+    metric = (
+        Metric.objects.select_for_update()
+        .select_related("department")
+        .get(pk=request.metric_id)
+    )
+    if not _can_steward(actor, metric):
+        raise PermissionDenied(
+            "Only the metric's data steward may decide this change request."
+        )
+    if (
+        getattr(actor, "pk", None) is not None
+        and actor.pk == request.requested_by_id
+        and not getattr(actor, "is_superuser", False)
+    ):
+        raise PermissionDenied(
+            "A change request can't be approved by the person who filed it."
+        )
+    request.decided_by_id = getattr(actor, "pk", None)
+    request.decided_at = timezone.now()
+    request.decision_note = note
+    if not approve:
+        request.status = ChangeRequest.Status.REJECTED
+        save_governed(request, actor=actor, reason=f"rejected: {note or 'no note'}")
+        return request
+    for name, value in request.changes.items():
+        if name == "source":
+            metric.source_id = value
+        else:
+            setattr(metric, name, value)
+    metric.methodology_version += 1
+    save_governed(
+        metric,
+        actor=actor,
+        reason=f"change request #{request.pk} approved: {request.reason}",
+    )
+    MethodologyVersion.objects.create(
+        metric=metric,
+        version=metric.methodology_version,
+        definition=_snapshot(metric),
+        approved_by_id=getattr(actor, "pk", None),
+        approved_at=request.decided_at,
+        change_request=request,
+    )
+    request.status = ChangeRequest.Status.APPLIED
+    save_governed(request, actor=actor, reason="approved and applied")
+    for hook in _metric_changed_hooks:
+        hook(metric, list(request.changes), actor)
+    events.record(
+        "metric.methodology_changed",
+        actor=actor,
+        target=metric,
+        data={
+            "version": metric.methodology_version,
+            "change_request": request.pk,
+            "fields": sorted(request.changes),
+        },
+    )
+    return request
+
+
+_TRANSITIONS = {
+    Metric.Status.DRAFT: {
+        Metric.Status.PROPOSED,
+        Metric.Status.ACTIVE,
+        Metric.Status.RETIRED,
+    },
+    Metric.Status.PROPOSED: {
+        Metric.Status.DRAFT,
+        Metric.Status.ACTIVE,
+        Metric.Status.RETIRED,
+    },
+    Metric.Status.ACTIVE: {Metric.Status.SUNSET_REVIEW, Metric.Status.RETIRED},
+    Metric.Status.SUNSET_REVIEW: {Metric.Status.ACTIVE, Metric.Status.RETIRED},
+    Metric.Status.RETIRED: set(),
+}
+
+
+@transaction.atomic
+def metric_transition(
+    *, actor: Any, metric: Metric, status: str, reason: str
+) -> Metric:
+    """Move a metric through its lifecycle (draft → proposed → active → sunset review → retired)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the metric's status changes."})
+    current = (
+        Metric.objects.select_for_update()
+        .select_related("department")
+        .get(pk=metric.pk)
+    )
+    target = Metric.Status(status)
+    if target not in _TRANSITIONS[Metric.Status(current.status)]:
+        raise ValidationError(
+            f"A {current.get_status_display().lower()} metric can't become {target.label.lower()}."
+        )
+    if actor is not None and not permissions.can(actor, "change", current):
+        raise PermissionDenied("You may not change this metric's status.")
+    if target == Metric.Status.ACTIVE:
+        for guard in _activation_guards:
+            message = guard(current, actor)
+            if message:
+                raise ValidationError(message)
+    current.status = target
+    save_governed(current, actor=actor, reason=reason)
+    if target == Metric.Status.ACTIVE and not current.methodology_versions.exists():
+        MethodologyVersion.objects.create(
+            metric=current,
+            version=current.methodology_version,
+            definition=_snapshot(current),
+            approved_by_id=getattr(actor, "pk", None),
+            approved_at=timezone.now(),
+        )
+    metric.status = current.status
+    return current
+
+
+def plaintext_value(observation: Observation) -> Any:
+    """The stored value as read (sealed or plain) — for internal computation only."""
+    value = observation.value
+    return None if isinstance(value, Ciphertext) else value

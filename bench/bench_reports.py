@@ -1,0 +1,452 @@
+"""Benchmark: chunked vs single-document rendering of a large report (R.ASYNC).
+
+    python bench/bench_reports.py [--rows 10000] [--rows-per-chunk 500] [--only chunked]
+
+Builds an audit-pack-like report (about 200 pages: sections of prose, a few
+matplotlib charts, board decisions, and a 10,000-row change history), writes
+its HTML chunks to a temporary directory, then renders it twice, each in its
+own subprocess so peak memory is measured per approach:
+
+(a) chunked: ``render_report`` with one chunk per section / row batch;
+(b) single: the same HTML joined into one body and rendered by WeasyPrint in
+    one go (``render_report`` with a single chunk).
+
+Wall time is measured around the render call inside the child (interpreter and
+Django start-up excluded and reported separately); peak RSS is the child's
+``ru_maxrss`` from ``os.wait4``. Needs no database. The machine may be shared:
+figures vary by ±20 % between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ROWS_PER_CHUNK = 500
+TARGETS = {"chunked_seconds": 30.0, "chunked_mb": 300.0, "speedup": 2.0, "leaner": 5.0}
+
+
+def _setup_django() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings_test")
+    import django
+
+    django.setup()
+
+
+# --- content ---------------------------------------------------------------------
+
+HISTORY_COLUMNS = ["#", "When", "Metric", "Field", "Old", "New", "Changed by", "Reason"]
+FIELDS = ["target", "threshold", "weight", "owner", "status", "frequency"]
+REASONS = [
+    "Annual target review agreed by the board",
+    "Correction of a data-entry error",
+    "Methodology change after consultation",
+    "Owner moved to another team",
+    "Threshold aligned with national guidance",
+    "Seasonal adjustment of the baseline",
+]
+
+
+def history_rows(count: int) -> list[list[str]]:
+    rng = random.Random(20240601)
+    start = datetime.datetime(2023, 1, 1, 8, 0)
+    rows = []
+    for i in range(count):
+        when = start + datetime.timedelta(minutes=37 * i)
+        old = round(rng.uniform(0, 100), 1)
+        rows.append(
+            [
+                str(i + 1),
+                when.strftime("%Y-%m-%d %H:%M"),
+                f"KPI-{rng.randrange(1, 240):03d}",
+                rng.choice(FIELDS),
+                f"{old}",
+                f"{round(old + rng.uniform(-8, 8), 1)}",
+                f"user{rng.randrange(1, 60):02d}",
+                rng.choice(REASONS),
+            ]
+        )
+    return rows
+
+
+def charts() -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from governance.reports.charts import figure_data_uri
+
+    rng = random.Random(7)
+    out = []
+    for n, title in enumerate(
+        [
+            "Control chart: on-time rate",
+            "Changes per month",
+            "Appeal outcomes",
+            "Data-quality issues by source",
+        ]
+    ):
+        fig, ax = plt.subplots(figsize=(7, 3.2))
+        xs = list(range(36))
+        if n == 0:
+            ys = [80 + rng.gauss(0, 3) for _ in xs]
+            mean = sum(ys) / len(ys)
+            ax.plot(xs, ys, marker="o", markersize=3)
+            for level in (mean - 9, mean, mean + 9):
+                ax.axhline(level, linestyle="--", linewidth=0.8)
+        elif n == 1:
+            ax.bar(xs, [rng.randrange(150, 400) for _ in xs])
+        elif n == 2:
+            ax.bar(
+                ["upheld", "partly", "rejected", "withdrawn"],
+                [rng.randrange(10, 90) for _ in range(4)],
+            )
+        else:
+            ax.barh(
+                [f"source {k}" for k in range(8)],
+                [rng.randrange(0, 60) for _ in range(8)],
+            )
+        ax.set_title(title)
+        out.append((title, figure_data_uri(fig, fmt="svg")))
+        plt.close(fig)
+    return out
+
+
+PROSE = (
+    "the metric is computed monthly from validated observations and compared against "
+    "its target with control limits derived from the baseline period while every change "
+    "to its definition is recorded with a reason and approved by the review board"
+)
+
+
+def prose(rng: random.Random, paragraphs: int) -> str:
+    words = PROSE.split()
+    return "".join(
+        "<p>"
+        + " ".join(
+            rng.choice(words) for _ in range(rng.randrange(60, 110))
+        ).capitalize()
+        + ".</p>"
+        for _ in range(paragraphs)
+    )
+
+
+def build_chunks(rows: list[list[str]], rows_per_chunk: int) -> list[str]:
+    from django.utils.html import escape
+
+    from governance.reports.render import table_chunks
+
+    rng = random.Random(42)
+    chunks = [
+        "<section class='report-section'><h1>Audit pack</h1>"
+        "<p>Performance Governance Portal — audit pack for the period 2023-01-01 to 2023-12-31.</p>"
+        + prose(rng, 6)
+        + "</section>"
+    ]
+    for number in range(1, 9):
+        chunks.append(
+            f"<section class='report-section'><h2>{number}. Methodology, part {number}</h2>{prose(rng, 14)}</section>"
+        )
+    chart_html = "".join(
+        f"<figure><img src='{uri}' alt='{escape(title)}'><figcaption>{escape(title)}</figcaption></figure>"
+        for title, uri in charts()
+    )
+    chunks.append(
+        f"<section class='report-section'><h2>9. Charts</h2>{chart_html}</section>"
+    )
+    decisions = "".join(
+        f"<tr><td>B-{i:04d}</td><td>KPI-{rng.randrange(1, 240):03d}</td><td>{rng.choice(['adopted', 'rejected'])}</td>"
+        f"<td class='num'>{rng.randrange(3, 9)}</td><td class='num'>{rng.randrange(0, 4)}</td><td class='num'>{rng.randrange(0, 2)}</td></tr>"
+        for i in range(1, 181)
+    )
+    chunks.append(
+        "<section class='report-section'><h2>10. Board decisions</h2><table class='fixed'>"
+        "<thead><tr><th>Ballot</th><th>Metric</th><th>Outcome</th><th class='num'>For</th>"
+        "<th class='num'>Against</th><th class='num'>Abstain</th></tr></thead>"
+        f"<tbody>{decisions}</tbody></table></section>"
+    )
+    chunks.append(
+        "<section class='report-section'><h2>11. Change history</h2></section>"
+    )
+    chunks.extend(
+        table_chunks(
+            rows,
+            columns=HISTORY_COLUMNS,
+            caption="Change history",
+            rows_per_chunk=rows_per_chunk,
+            extra={"dense": True, "widths": [6, 15, 9, 9, 6, 6, 8, 41]},
+        )
+    )
+    return chunks
+
+
+# --- child: one rendering approach ----------------------------------------------
+
+
+def child(approach: str, workdir: Path, workers: int) -> None:
+    t0 = time.perf_counter()
+    _setup_django()
+    from governance.reports.data import DataFile
+    from governance.reports.render import ReportSpec, render_report
+
+    manifest = json.loads((workdir / "manifest.json").read_text())
+    data = [
+        DataFile(
+            item["name"],
+            (workdir / item["name"]).read_bytes(),
+            item["mime"],
+            item["description"],
+        )
+        for item in manifest["data"]
+    ]
+    spec = ReportSpec(
+        report_type="audit_pack",
+        title="Audit pack 2023 (benchmark)",
+        author="bench",
+        subject="Benchmark of chunked rendering",
+        issued_at=datetime.datetime(2024, 1, 15, 12, 0, tzinfo=datetime.UTC),
+    )
+    paths = [workdir / name for name in manifest["chunks"]]
+    startup = time.perf_counter() - t0
+
+    if approach == "chunked":
+        chunks = (
+            path.read_text() for path in paths
+        )  # lazily, one chunk in memory at a time
+        total = len(paths)
+    else:
+        chunks = ["\n".join(path.read_text() for path in paths)]
+        total = 1
+    t1 = time.perf_counter()
+    result = render_report(
+        spec,
+        chunks,
+        data=data,
+        out=workdir / f"{approach}.pdf",
+        total_chunks=total,
+        workers=workers,
+    )
+    seconds = time.perf_counter() - t1
+    print(
+        json.dumps(
+            {
+                "approach": approach,
+                "seconds": seconds,
+                "startup": startup,
+                "pages": result.pages,
+                "chunks": result.chunks,
+                "bytes": result.size,
+                "sha256": result.sha256,
+            }
+        )
+    )
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Resident memory of ``root`` and all its descendants (KiB), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    total, stack = 0, [root]
+    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/statm") as handle:
+                total += int(handle.read().split()[1]) * page_kb
+        except OSError:
+            continue
+    return total
+
+
+def measured(
+    approach: str, workdir: Path, timeout: float, workers: int = 1
+) -> dict[str, float]:
+    """Run one approach in a fresh subprocess. Peak memory two ways: the child's
+    own ``ru_maxrss`` (exact, largest single process) and the sum over the child
+    and its render workers, sampled every 50 ms from /proc."""
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        approach,
+        "--workdir",
+        str(workdir),
+        "--workers",
+        str(workers),
+    ]
+    out_path = workdir / f"{approach}.out"
+    err_path = workdir / f"{approach}.err"
+    started = time.perf_counter()
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
+        deadline = started + timeout
+        tree_peak = 0
+        while True:
+            tree_peak = max(tree_peak, _tree_rss_kb(proc.pid))
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                raise SystemExit(f"{approach}: timed out after {timeout:.0f} s")
+            time.sleep(0.05)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"{approach} failed ({proc.returncode}):\n{err_path.read_text()[-3000:]}"
+        )
+    result = json.loads(out_path.read_text().strip().splitlines()[-1])
+    result["process_wall"] = wall
+    result["peak_mb"] = usage.ru_maxrss / 1024  # Linux: KiB; largest single process
+    result["tree_peak_mb"] = max(tree_peak, usage.ru_maxrss) / 1024
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
+    return result
+
+
+# --- parent ------------------------------------------------------------------------
+
+
+def prepare(workdir: Path, rows_count: int, rows_per_chunk: int) -> dict[str, int]:
+    _setup_django()
+    from governance.reports.data import csv_data, json_data
+
+    rows = history_rows(rows_count)
+    chunks = build_chunks(rows, rows_per_chunk)
+    names = []
+    for index, html in enumerate(chunks):
+        name = f"chunk-{index:04d}.html"
+        (workdir / name).write_text(html)
+        names.append(name)
+    files = [
+        json_data(
+            "audit-pack",
+            {
+                "change_history": [
+                    dict(zip(HISTORY_COLUMNS, r, strict=True)) for r in rows
+                ]
+            },
+        ),
+        csv_data("change-history", HISTORY_COLUMNS, rows),
+    ]
+    for item in files:
+        (workdir / item.name).write_bytes(item.content)
+    manifest = {
+        "chunks": names,
+        "data": [
+            {"name": f.name, "mime": f.mime_type, "description": f.description}
+            for f in files
+        ],
+    }
+    (workdir / "manifest.json").write_text(json.dumps(manifest))
+    return {"chunks": len(names), "html_bytes": sum(len(c) for c in chunks)}
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--rows-per-chunk", type=int, default=ROWS_PER_CHUNK)
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=2,
+        help="also run the chunked renderer with this many workers (0: skip)",
+    )
+    parser.add_argument("--only", choices=["chunked", "single"])
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work directory (PDFs, HTML)"
+    )
+    parser.add_argument(
+        "--child", choices=["chunked", "single"], help=argparse.SUPPRESS
+    )
+    parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.workdir, args.workers)
+        return
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-reports-"))
+    info = prepare(workdir, args.rows, args.rows_per_chunk)
+    print(
+        f"report: {args.rows} history rows, {info['chunks']} chunks ({args.rows_per_chunk} rows per table chunk), "
+        f"{info['html_bytes'] / 1e6:.1f} MB of HTML; cpus={os.cpu_count()}"
+    )
+    runs = [("chunked", "chunked", 1)]
+    if args.parallel > 1:
+        runs.append((f"chunked/{args.parallel}w", "chunked", args.parallel))
+    runs.append(("single", "single", 1))
+    if args.only:
+        runs = [run for run in runs if run[1] == args.only]
+    results = {}
+    for label, approach, workers in runs:
+        load = os.getloadavg()[0]
+        r = measured(approach, workdir, args.timeout, workers)
+        results[label] = r
+        print(
+            f"{label:11s} render {r['seconds']:6.1f} s wall, {r['cpu_seconds']:6.1f} s cpu  "
+            f"peak RSS {r['tree_peak_mb']:7.1f} MB (largest process {r['peak_mb']:.1f})  "
+            f"pages {r['pages']}  chunks {r['chunks']}  {r['bytes'] / 1e6:.2f} MB PDF  [load before {load:.2f}]"
+        )
+    for label, r in results.items():
+        if not label.startswith("chunked"):
+            continue
+        line = (
+            f"{label}: <= {TARGETS['chunked_seconds']:.0f} s {_verdict(r['seconds'] <= TARGETS['chunked_seconds'])}, "
+            f"<= {TARGETS['chunked_mb']:.0f} MB {_verdict(r['tree_peak_mb'] <= TARGETS['chunked_mb'])}"
+        )
+        if "single" in results:
+            single = results["single"]
+            speed = single["seconds"] / r["seconds"]
+            cpu = single["cpu_seconds"] / r["cpu_seconds"]
+            lean = single["tree_peak_mb"] / r["tree_peak_mb"]
+            line += (
+                f"; vs single: {speed:.2f}x faster wall ({cpu:.2f}x cpu) "
+                f"[>= {TARGETS['speedup']:.0f}x {_verdict(speed >= TARGETS['speedup'])}], "
+                f"{lean:.2f}x leaner [>= {TARGETS['leaner']:.0f}x {_verdict(lean >= TARGETS['leaner'])}]"
+            )
+        print(line)
+    pages = {r["pages"] for r in results.values()}
+    if len(pages) > 1:
+        print(
+            f"note: page counts differ {sorted(pages)}: in a chunked report every chunk starts on a new page"
+        )
+    if args.keep:
+        print(f"kept {workdir}")
+    else:
+        for path in workdir.iterdir():
+            path.unlink()
+        workdir.rmdir()
+
+
+if __name__ == "__main__":
+    main()

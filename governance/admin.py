@@ -6,14 +6,20 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
 from governance import permissions, services
-from governance.admin_base import GovernedModelAdmin, ReadOnlyGovernedAdmin
+from governance.admin_base import (
+    GovernedInline,
+    GovernedModelAdmin,
+    ReadOnlyGovernedAdmin,
+)
 from governance.models import (
     AuditEvent,
     Department,
@@ -62,26 +68,11 @@ class TeamAdmin(GovernedModelAdmin):
     autocomplete_fields = ["manager", "parent"]
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(GovernedInline):
     model = Membership
     extra = 0
     fields = ["team", "role", "start_date", "end_date"]
     autocomplete_fields = ["team"]
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_change_permission(request, obj) and (
-            obj is None or permissions.can(request.user, "change", obj)
-        )
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_add_permission(request, obj) and (
-            obj is None or permissions.can(request.user, "change", obj)
-        )
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_delete_permission(request, obj) and (
-            obj is None or permissions.can(request.user, "change", obj)
-        )
 
 
 @admin.register(Person)
@@ -222,6 +213,8 @@ class AuditEventAdmin(ReadOnlyGovernedAdmin):
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: Any = None
     ) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         return redirect("admin:governance_auditevent_change", object_id)
 
 
@@ -269,6 +262,9 @@ class UserAdmin(DjangoUserAdmin):
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     actions = ["deactivate_selected"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # accounts are deactivated, never deleted
 
     @admin.display(description="Roles")
     def roles(self, obj: User) -> str:
@@ -350,3 +346,22 @@ class UserAdmin(DjangoUserAdmin):
                 "opts": self.model._meta,
             },
         )
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleGroupAdmin(DjangoGroupAdmin):
+    """The roles' groups, read-only: roles are declared in ``governance.roles``
+    and synced by ``manage.py sync_roles``; an edit here would grant access
+    outside the audited path and be undone by the next sync."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -2,13 +2,17 @@
 
 The Django admin ignores object permissions; this class closes every door:
 
-* changelist, change view, delete, history and autocomplete are scoped by
-  ``Model.objects.visible_to(user, action)``; an out-of-scope object is a 404;
+* changelist, change view, delete, history, inlines and autocomplete are
+  scoped by ``Model.objects.visible_to(user, action)``; an out-of-scope object
+  is a 404 (or Django's "doesn't exist" redirect), a model the user has no
+  permission on is a 403;
 * foreign-key and many-to-many dropdowns and list filters only offer rows the
-  user may see;
+  user may see; a relation to a model the user may not view at all is
+  read-only;
 * encrypted values the user's clearance doesn't reach are masked (read-only,
-  never sent to the browser, left untouched on save), in lists, forms and the
-  history view's diffs; reading Restricted plaintext is logged;
+  never sent to the browser, left untouched on save), in lists, forms, labels
+  of related rows (dropdowns, autocomplete, list columns) and the history
+  view's rows and diffs; reading Restricted plaintext is logged;
 * an edit needs a reason, which lands in the history row;
 * history is read-only: no revert, no per-version form;
 * writes go through ``save_governed`` (override it to call a specific service).
@@ -16,17 +20,21 @@ The Django admin ignores object permissions; this class closes every door:
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 
 from governance import display, permissions, services
+from governance.classification import Sensitivity
 
 
 class GovernedAdminForm(forms.ModelForm):
@@ -47,10 +55,52 @@ class GovernedAdminForm(forms.ModelForm):
         return cleaned
 
 
+def _forward_relations(model: type[models.Model]) -> list[Any]:
+    return [
+        field
+        for field in model._meta.concrete_fields
+        if field.is_relation and (field.many_to_one or field.one_to_one)
+    ]
+
+
+def mask_related(objs: list[Any], user: Any, names: Any = None) -> None:
+    """Mask the related rows ``objs`` point to (their labels name people).
+
+    Loads the relations named (all forward ones by default) that aren't cached
+    yet, one query per relation, so no label is rendered from an unmasked row.
+    """
+    if not objs:
+        return
+    fields = [
+        field
+        for field in _forward_relations(type(objs[0]))
+        if (names is None or field.name in names)
+        and display.encrypted_fields(field.related_model)
+    ]
+    for field in fields:
+        missing = [obj for obj in objs if not field.is_cached(obj)]
+        if missing:
+            prefetch_related_objects(missing, field.name)
+        related = [field.get_cached_value(obj) for obj in objs]
+        display.apply_masks_many([r for r in related if r is not None], user)
+
+
+def masked_label(user: Any) -> Any:
+    """``label_from_instance`` for choice fields: the row's label, masked."""
+
+    def label(obj: models.Model) -> str:
+        display.apply_masks_many([obj], user)
+        return str(obj)
+
+    return label
+
+
 class MaskingChangeList(ChangeList):
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
-        display.apply_masks_many(self.result_list, request.user)
+        rows = list(self.result_list)
+        display.apply_masks_many(rows, request.user)
+        mask_related(rows, request.user, names=set(self.list_display))
 
 
 class GovernedModelAdmin(SimpleHistoryAdmin):
@@ -73,7 +123,13 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet:
         qs = super().get_queryset(request)
-        return qs.filter(pk__in=self.scoped(request, "view").values("pk"))
+        qs = qs.filter(pk__in=self.scoped(request, "view").values("pk"))
+        match = getattr(request, "resolver_match", None)
+        if getattr(match, "url_name", None) == "autocomplete" and hasattr(
+            qs, "masked_for"
+        ):
+            qs = qs.masked_for(request.user)  # autocomplete renders str(obj)
+        return qs
 
     def _object_allowed(self, request: HttpRequest, action: str, obj: Any) -> bool:
         if obj is None:
@@ -104,6 +160,7 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
         obj = super().get_object(request, object_id, from_field)
         if obj is not None:
             display.apply_masks(obj, request.user, via="admin")
+            mask_related([obj], request.user)
         return obj
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
@@ -123,13 +180,21 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
         self, db_field: Any, request: HttpRequest, **kwargs: Any
     ) -> Any:
         self._scope_related(request, db_field, kwargs)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return _masking(
+            super().formfield_for_foreignkey(db_field, request, **kwargs),
+            db_field,
+            request,
+        )
 
     def formfield_for_manytomany(
         self, db_field: Any, request: HttpRequest, **kwargs: Any
     ) -> Any:
         self._scope_related(request, db_field, kwargs)
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
+        return _masking(
+            super().formfield_for_manytomany(db_field, request, **kwargs),
+            db_field,
+            request,
+        )
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         result = []
@@ -148,6 +213,9 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = list(super().get_readonly_fields(request, obj))
+        readonly.extend(
+            name for name in unviewable_relations(self, request) if name not in readonly
+        )
         if obj is not None:
             masked = list(obj.__dict__.get("_pgp_masks", {}))
             erased = [
@@ -187,6 +255,23 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
     ) -> None:
         services.save_governed(obj, actor=request.user, reason=reason)
 
+    def save_formset(
+        self, request: HttpRequest, form: Any, formset: Any, change: bool
+    ) -> None:
+        """Inline rows are governed too: saved with the form's reason."""
+        reason = (form.cleaned_data.get("change_reason") or "").strip() or (
+            "changed in admin" if change else "created in admin"
+        )
+        instances = formset.save(commit=False)
+        with transaction.atomic():
+            for obj in formset.deleted_objects:
+                obj._change_reason = reason
+                obj._history_user = request.user
+                obj.delete()
+            for obj in instances:
+                services.save_governed(obj, actor=request.user, reason=reason)
+            formset.save_m2m()
+
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         with transaction.atomic():
             obj._change_reason = "deleted in admin"
@@ -204,10 +289,19 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: Any = None
     ) -> HttpResponse:
-        obj = self.get_object(request, unquote(object_id))
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        # Existence in scope only: the page masks and logs what it shows.
+        obj = admin.ModelAdmin.get_object(self, request, unquote(object_id))
         if obj is None or not self.has_view_permission(request, obj):
             raise Http404("No such record.")
+        # Reclassifying a record upwards protects its past versions too.
+        request._pgp_history_floor = int(getattr(obj, "classification", 0) or 0)  # type: ignore[attr-defined]
         return super().history_view(request, object_id, extra_context)
+
+    def history_view_title(self, request: HttpRequest, obj: Any) -> Any:
+        display.apply_masks_many([obj], request.user)  # the same obj is `object`
+        return super().history_view_title(request, obj)
 
     def set_history_delta_changes(
         self,
@@ -215,16 +309,28 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
         historical_records: Any,
         foreign_keys_are_objs: bool = True,
     ) -> None:
+        user = request.user
+        floor = getattr(request, "_pgp_history_floor", 0)
+        records = list(historical_records)
         read_restricted: set[str] = set()
-        for record in historical_records:
-            display.apply_masks(record, request.user, log_restricted=False)
-            _, masked = display.readable_fields(record, request.user)
+        for record in records:
+            display.apply_masks(record, user, log_restricted=False, floor=floor)
+            masks = record.__dict__.get(display.MASKS_ATTR, {})
             for field in display.encrypted_fields(type(record)):
-                if field.name not in masked and display.level_of(record, field) >= 3:
+                if (
+                    field.attname not in masks
+                    and record.__dict__.get(field.attname) is not None
+                    and display.level_of(record, field, floor) >= Sensitivity.RESTRICTED
+                ):
                     read_restricted.add(field.name)
+            mask_related([record], user)
+            record.__dict__["history_object"] = _masked_history_object(
+                record, user, floor
+            )
         super().set_history_delta_changes(
             request, historical_records, foreign_keys_are_objs
         )
+        _add_masked_changes(records)
         if read_restricted and historical_records:
             from governance.audit import events
 
@@ -252,6 +358,132 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
 
     def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
         return True
+
+
+def _masking(formfield: Any, db_field: Any, request: HttpRequest) -> Any:
+    if formfield is not None and display.encrypted_fields(db_field.related_model):
+        formfield.label_from_instance = masked_label(request.user)
+    return formfield
+
+
+def unviewable_relations(model_admin: Any, request: HttpRequest) -> list[str]:
+    """Relations to models the user may not view at all: their current value
+    is shown read-only, and the form offers no rows of them to pick from."""
+    names = []
+    for field in model_admin.model._meta.get_fields():
+        if not field.is_relation or field.auto_created or not field.editable:
+            continue  # reverse relations, parent links, non-editable ids
+        if not (field.concrete or field.many_to_many):
+            continue
+        related = field.related_model
+        if related is None or related is model_admin.model:
+            continue
+        site = model_admin.admin_site
+        if site.is_registered(related):
+            allowed = site.get_model_admin(related).has_view_permission(request)
+        else:
+            allowed = permissions.has_model_perm(request.user, related, "view")
+        if not allowed:
+            names.append(field.name)
+    return names
+
+
+def _masked_history_object(record: Any, user: Any, floor: int) -> Any:
+    """The record's version of the object, built from the stored (sealed)
+    values and masked for ``user``: the history list shows ``str()`` of it."""
+    model = record.instance_type
+    values = {
+        field.attname: record.__dict__[field.attname]
+        for field in model._meta.concrete_fields
+        if field.attname in record.__dict__
+    }
+    obj = model(**values)
+    if "_pgp_deks" in record.__dict__:
+        obj.__dict__["_pgp_deks"] = record.__dict__["_pgp_deks"]
+    display.apply_masks(obj, user, log_restricted=False, floor=floor)
+    return obj
+
+
+def _add_masked_changes(records: list[Any]) -> None:
+    """Say that a masked value changed between two versions, never what to.
+
+    Masked values compare equal, so simple-history's diff leaves them out; the
+    sealed tokens differ exactly when the value was changed.
+    """
+    for newer, older in itertools.pairwise(records):
+        masks = {
+            **older.__dict__.get(display.MASKS_ATTR, {}),
+            **newer.__dict__.get(display.MASKS_ATTR, {}),
+        }
+        extra = []
+        for field in display.encrypted_fields(type(newer)):
+            if field.attname not in masks:
+                continue
+            if newer.__dict__.get(field.attname) != older.__dict__.get(field.attname):
+                mask = str(masks[field.attname])
+                extra.append(
+                    {
+                        "field": str(field.verbose_name).capitalize(),
+                        "old": mask,
+                        "new": mask,
+                    }
+                )
+        if extra:
+            newer.history_delta_changes = [
+                *getattr(newer, "history_delta_changes", []),
+                *extra,
+            ]
+
+
+class GovernedInline(admin.TabularInline):
+    """Inline rows of a governed parent: scoped, masked, edited with a reason.
+
+    Rows come from ``visible_to(user)`` like every other list; editing them
+    needs the change permission on the parent object too.
+    """
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet:
+        qs = super().get_queryset(request)
+        manager = self.model._default_manager
+        if hasattr(manager, "visible_to"):
+            qs = qs.filter(pk__in=manager.visible_to(request.user, "view").values("pk"))
+        return qs
+
+    def formfield_for_foreignkey(
+        self, db_field: Any, request: HttpRequest, **kwargs: Any
+    ) -> Any:
+        related = db_field.related_model._default_manager
+        if "queryset" not in kwargs and hasattr(related, "visible_to"):
+            kwargs["queryset"] = related.visible_to(request.user, "view")
+        return _masking(
+            super().formfield_for_foreignkey(db_field, request, **kwargs),
+            db_field,
+            request,
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = list(super().get_readonly_fields(request, obj))
+        return readonly + [
+            n for n in unviewable_relations(self, request) if n not in readonly
+        ]
+
+    def _parent_allows(self, request: HttpRequest, obj: Any) -> bool:
+        return obj is None or permissions.can(request.user, "change", obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_add_permission(request, obj) and self._parent_allows(
+            request, obj
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and self._parent_allows(
+            request, obj
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._parent_allows(
+            request, obj
+        )
 
 
 class ReadOnlyGovernedAdmin(GovernedModelAdmin):

@@ -22,15 +22,19 @@ from governance.crypto import store
 from governance.crypto.fields import Masked
 
 _MASKS = "_pgp_masks"
+MASKS_ATTR = _MASKS  # where an object's masks live: {attname: Masked}
 
 
 def encrypted_fields(model: type[models.Model]) -> tuple[Any, ...]:
     return tuple(getattr(model._meta, "encrypted_fields", ()))
 
 
-def level_of(obj: models.Model, field: Any) -> int:
-    """A value's classification: the field's floor raised by the record's level."""
-    return max(int(field.sensitivity), int(getattr(obj, "classification", 0) or 0))
+def level_of(obj: models.Model, field: Any, floor: int = 0) -> int:
+    """A value's classification: the field's floor raised by the record's level
+    (and by ``floor``: an old version is as sensitive as the record is now)."""
+    return max(
+        int(field.sensitivity), int(getattr(obj, "classification", 0) or 0), floor
+    )
 
 
 def readable_fields(obj: models.Model, user: Any) -> tuple[list[str], list[str]]:
@@ -46,13 +50,18 @@ def readable_fields(obj: models.Model, user: Any) -> tuple[list[str], list[str]]
 
 
 def apply_masks(
-    obj: models.Model, user: Any, *, log_restricted: bool = True, via: str = "admin"
+    obj: models.Model,
+    user: Any,
+    *,
+    log_restricted: bool = True,
+    via: str = "admin",
+    floor: int = 0,
 ) -> list[str]:
     """Mask what ``user`` may not read; log Restricted plaintext they may read."""
     masks: dict[str, Masked] = {}
     restricted_read: list[str] = []
     for field in encrypted_fields(type(obj)):
-        level = level_of(obj, field)
+        level = level_of(obj, field, floor)
         subject = store.subject_of(obj, field.subject_attname)
         if not permissions.can_read_level(user, level, subject_id=subject):
             masks[field.attname] = Masked(level)

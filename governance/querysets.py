@@ -21,6 +21,8 @@ from governance.crypto.store import attach_keys
 class GovernedQuerySet(models.QuerySet):
     """Base queryset of governed models: fetches data keys per page, scopes rows."""
 
+    _masked_for: Any = None
+
     def _fetch_all(self) -> None:
         fresh = self._result_cache is None
         super()._fetch_all()
@@ -29,7 +31,23 @@ class GovernedQuerySet(models.QuerySet):
             and self._result_cache
             and isinstance(self._result_cache[0], models.Model)
         ):
-            attach_keys(self._result_cache)
+            attach_keys(self._result_cache, source=self)
+            if self._masked_for is not None:
+                from governance import display
+
+                display.apply_masks_many(self._result_cache, self._masked_for)
+
+    def _clone(self) -> GovernedQuerySet:
+        clone = super()._clone()
+        clone._masked_for = self._masked_for
+        return clone
+
+    def masked_for(self, user: Any) -> GovernedQuerySet:
+        """Rows come back masked for ``user`` as in a list: nothing above their
+        clearance and no Restricted plaintext (for labels, e.g. autocomplete)."""
+        clone = self._chain()
+        clone._masked_for = user
+        return clone
 
     # -- scoping -------------------------------------------------------------
 

@@ -119,3 +119,15 @@ class MetricsConfig(AppConfig):
             },
         )
         roles.extend(Role.AUDITOR, view | people_data)
+
+        # Data quality (M3.4), lineage audits (M3.2), stale/orphaned metrics (M1.5).
+        from governance import schedules
+        from metrics import quality, services
+
+        services.register_post_capture_hook(quality.scan_observations)
+        schedules.register("metrics.lineage_audit", "metrics.tasks.lineage_audit", "Q")
+        schedules.register(
+            "metrics.flag_stale_and_orphaned",
+            "metrics.tasks.flag_stale_and_orphaned",
+            "D",
+        )

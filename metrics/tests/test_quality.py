@@ -1,0 +1,373 @@
+"""Input-error detection at capture, quarantine and the steward's decision (M3.4)."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from governance.audit import chain
+from governance.classification import Sensitivity
+from governance.models import AuditEvent
+from governance.testing import make_person
+from metrics import quality, services
+from metrics.models import DataQualityIssue, Metric, Observation
+from metrics.testing import build_catalogue
+
+pytestmark = pytest.mark.django_db
+
+#: Twelve ordinary months (median 117.5): no slips or spikes among them.
+NORMAL = [112, 121, 115, 118, 116, 120, 113, 119, 117, 122, 114, 123]
+
+
+@pytest.fixture
+def cat(org):
+    return build_catalogue(org)
+
+
+def month(i: int) -> str:
+    year, m = divmod(i, 12)
+    return datetime.date(2024 + year, m + 1, 1).isoformat()
+
+
+def calls_rows(org, values, *, person="member_a", start=0):
+    return [
+        {
+            "metric": "sales.calls_made",
+            "employee_id": org.people[person].employee_id,
+            "period_start": month(start + i),
+            "value": str(v),
+        }
+        for i, v in enumerate(values)
+    ]
+
+
+def record(org, rows, actor="hr"):
+    return services.record_observations(actor=org.users[actor], rows=rows)
+
+
+def test_ordinary_history_and_an_ordinary_new_value_stay_valid(org, cat):
+    stored = record(org, calls_rows(org, NORMAL))
+    new = record(org, calls_rows(org, [119], start=12))
+    assert {o.status for o in stored + new} == {Observation.Status.VALID}
+    assert DataQualityIssue.objects.count() == 0
+
+
+def test_unit_slip_is_quarantined_with_ratio_evidence_and_no_value(org, cat):
+    record(org, calls_rows(org, NORMAL))
+    (obs,) = record(org, calls_rows(org, [1], start=12))  # 1/100 of ≈118
+    assert obs.status == Observation.Status.QUARANTINED
+    issue = DataQualityIssue.objects.get(observation=obs)
+    assert issue.kind == DataQualityIssue.Kind.UNIT_SLIP
+    assert issue.status == DataQualityIssue.Status.OPEN
+    assert "consistent with a ÷100 slip" in issue.detail
+    # Evidence of a Confidential metric never quotes a value: no history value,
+    # no median, not the suspect value itself — only a ratio, a factor, a count.
+    numbers = set(re.findall(r"\d+(?:\.\d+)?", issue.detail))
+    assert numbers == {"13", "0.0085", "100"}
+    assert Observation.objects.get(pk=obs.pk).status == Observation.Status.QUARANTINED
+
+
+@pytest.mark.parametrize(
+    "scale, typed, slip", [(100, "97", "×100"), (1000, "98", "×1000")]
+)
+def test_unit_slips_on_a_plain_metric(org, cat, scale, typed, slip):
+    rows = [
+        {
+            "metric": "support.resolution_rate",
+            "team": "Team A",
+            "period_start": month(i),
+            "value": str(Decimal(v) / scale),
+        }
+        for i, v in enumerate(NORMAL)
+    ]
+    record(org, rows)
+    (obs,) = record(
+        org,
+        [
+            {
+                "metric": "support.resolution_rate",
+                "team": "Team A",
+                "period_start": month(12),
+                "value": typed,
+            }
+        ],
+    )
+    assert obs.status == Observation.Status.QUARANTINED
+    issue = obs.quality_issues.get()
+    assert issue.kind == DataQualityIssue.Kind.UNIT_SLIP
+    assert f"consistent with a {slip} slip" in issue.detail
+
+
+def test_spike_by_robust_z_score(org, cat):
+    record(org, calls_rows(org, NORMAL))
+    (obs,) = record(org, calls_rows(org, [160], start=12))
+    issue = DataQualityIssue.objects.get(observation=obs)
+    assert issue.kind == DataQualityIssue.Kind.SPIKE
+    assert "robust z-score +" in issue.detail and "160" not in issue.detail
+
+
+def test_duplicate_of_a_period_already_recorded(org, cat):
+    record(org, calls_rows(org, NORMAL))
+    (obs,) = record(org, calls_rows(org, [117], start=5))  # June 2024 again
+    issue = DataQualityIssue.objects.get(observation=obs)
+    assert issue.kind == DataQualityIssue.Kind.DUPLICATE
+    assert "different value" in issue.detail
+    # The original stays valid; only the newcomer is held back.
+    original = Observation.objects.get(
+        metric=cat.calls, period_start=month(5), status=Observation.Status.VALID
+    )
+    assert original.pk != obs.pk
+
+
+def test_impossible_percentage(org, cat):
+    share = services.metric_create(
+        actor=None,
+        key="support.csat_share",
+        name="Satisfied share",
+        indicator="lagging",
+        level="team",
+        unit="%",
+        calculation="satisfied / answered",
+        source=cat.jira,
+        owner=org.people["manager_a"],
+        steward=org.people["steward_sales"],
+        department=org.sales,
+        team=org.team_a,
+    )
+    services.metric_transition(actor=None, metric=share, status="active", reason="go")
+    (obs,) = record(
+        org,
+        [
+            {
+                "metric": share.key,
+                "team": "Team A",
+                "period_start": month(0),
+                "value": "130",
+            }
+        ],
+    )
+    issue = DataQualityIssue.objects.get(observation=obs)
+    assert issue.kind == DataQualityIssue.Kind.IMPOSSIBLE
+    assert "above the maximum 100" in issue.detail
+    assert quality.hard_range(share).maximum == 100.0
+    # A percentage metric that declares its own bounds (a growth rate) keeps them.
+    share.validation_rules = {"min": -100, "max": 500}
+    assert quality.hard_range(share).maximum == 500.0
+
+
+def test_quarantined_values_are_out_of_current_and_history_records_why(org, cat):
+    record(org, calls_rows(org, NORMAL))
+    (obs,) = record(org, calls_rows(org, [1], start=12))
+    assert not Observation.objects.current().filter(pk=obs.pk).exists()
+    reasons = list(
+        Observation.history.filter(id=obs.pk)
+        .order_by("history_id")
+        .values_list("history_type", "history_change_reason", "status")
+    )
+    assert reasons[-1] == ("~", "quarantined: suspected input error", "quarantined")
+    event = AuditEvent.objects.get(action="quality.quarantined")
+    assert event.data["quarantined"] == 1 and event.data["kinds"] == {"unit_slip": 1}
+    assert chain.verify().ok
+
+
+def test_each_series_is_judged_against_its_own_history(org, cat):
+    def rows(team, values, start=0):
+        return [
+            {
+                "metric": "support.resolution_rate",
+                "team": team,
+                "period_start": month(start + i),
+                "value": str(v),
+            }
+            for i, v in enumerate(values)
+        ]
+
+    record(org, rows("Team A", [Decimal(v) / 1000 for v in NORMAL]))
+    record(org, rows("Team B", [Decimal(v) / 10 for v in NORMAL]))
+    # 11.8 is ×100 Team A's median but ordinary for Team B, and vice versa.
+    batch = record(
+        org, rows("Team B", ["11.8"], start=12) + rows("Team A", ["0.118"], 12)
+    )
+    assert {o.status for o in batch} == {Observation.Status.VALID}
+
+
+def test_history_is_read_in_one_query_per_batch(org, cat):
+    people = [make_person(org.sales, org.us, teams=[org.team_a]) for _ in range(30)]
+
+    def rows(i, persons):
+        return [
+            {
+                "metric": "sales.calls_made",
+                "employee_id": p.employee_id,
+                "period_start": month(i),
+                "value": str(NORMAL[i % 12]),
+            }
+            for p in persons
+        ]
+
+    for i in range(6):
+        record(org, rows(i, people), actor="hr")
+
+    def queries_for(persons, i):
+        stored = list(
+            Observation.objects.filter(period_start=month(i), person__in=persons)
+        )
+        for o in stored:
+            o.metric = cat.calls
+        with CaptureQueriesContext(connection) as ctx:
+            quality.find_suspects(stored)
+        return len(ctx.captured_queries)
+
+    small, large = queries_for(people[:3], 5), queries_for(people, 5)
+    assert small == large <= 2  # the history, and the data keys of sealed values
+
+
+def test_detection_cost_does_not_grow_per_row_in_queries(org, cat):
+    record(org, calls_rows(org, NORMAL))
+    with CaptureQueriesContext(connection) as ctx:
+        record(org, calls_rows(org, [1], start=12))
+    history_reads = [
+        q["sql"]
+        for q in ctx.captured_queries
+        if q["sql"].startswith("SELECT")
+        and '"metrics_observation"."status"' in q["sql"]
+    ]
+    assert len(history_reads) == 1
+
+
+# -- the steward's decision ---------------------------------------------------------
+
+
+@pytest.fixture
+def suspect(org, cat):
+    record(org, calls_rows(org, NORMAL))
+    (obs,) = record(org, calls_rows(org, [1], start=12))
+    return DataQualityIssue.objects.get(observation=obs)
+
+
+def test_confirm_makes_the_value_valid_again(org, suspect):
+    issue = quality.decide_issue(
+        actor=org.users["steward"],
+        issue=suspect,
+        decision="confirm",
+        reason="Ann was on leave all month: 1 call is right",
+    )
+    assert issue.status == DataQualityIssue.Status.CONFIRMED
+    assert issue.decided_by_id == org.users["steward"].pk
+    obs = Observation.objects.get(pk=suspect.observation_id)
+    assert obs.status == Observation.Status.VALID
+    event = AuditEvent.objects.get(action="quality.decided")
+    assert event.data["decision"] == "confirm" and event.reason.startswith("Ann was")
+    assert chain.verify().ok
+
+
+def test_correct_supersedes_through_the_write_path(org, suspect):
+    issue = quality.decide_issue(
+        actor=org.users["steward"],
+        issue=suspect,
+        decision="correct",
+        reason="typed 1 for 100",
+        value="100",
+    )
+    assert issue.status == DataQualityIssue.Status.CORRECTED
+    old = Observation.objects.get(pk=suspect.observation_id)
+    assert old.status == Observation.Status.SUPERSEDED
+    new = old.superseded_by
+    assert new.status == Observation.Status.VALID and new.value == Decimal("100")
+    assert new.correction_reason == "typed 1 for 100"
+
+
+def test_decision_needs_a_reason_a_known_decision_and_an_open_issue(org, suspect):
+    steward = org.users["steward"]
+    with pytest.raises(ValidationError):
+        quality.decide_issue(
+            actor=steward, issue=suspect, decision="confirm", reason=" "
+        )
+    with pytest.raises(ValidationError):
+        quality.decide_issue(
+            actor=steward, issue=suspect, decision="ignore", reason="x"
+        )
+    with pytest.raises(ValidationError):
+        quality.decide_issue(
+            actor=steward, issue=suspect, decision="correct", reason="x"
+        )
+    quality.decide_issue(actor=steward, issue=suspect, decision="confirm", reason="ok")
+    with pytest.raises(ValidationError):
+        quality.decide_issue(
+            actor=steward, issue=suspect, decision="confirm", reason="again"
+        )
+
+
+@pytest.mark.parametrize(
+    "principal, allowed",
+    [
+        ("admin", True),  # organisation-wide, holds the permission
+        ("steward", True),  # the Sales steward: the metric's and department's steward
+        ("hr", False),  # no permission to decide data-quality issues
+        ("compliance", False),
+        ("metric_owner", False),
+        ("board", False),
+        ("manager", False),
+        ("employee", False),
+        ("auditor", False),  # read-only
+        ("nobody", False),
+    ],
+)
+def test_who_may_decide(org, suspect, principal, allowed):
+    def decide():
+        return quality.decide_issue(
+            actor=org.users[principal],
+            issue=suspect,
+            decision="confirm",
+            reason="checked",
+        )
+
+    if allowed:
+        assert decide().status == DataQualityIssue.Status.CONFIRMED
+    else:
+        with pytest.raises(PermissionDenied):
+            decide()
+        assert DataQualityIssue.objects.get(pk=suspect.pk).status == "open"
+
+
+def test_a_steward_of_another_department_may_not_decide(org, suspect):
+    from governance.roles import Role
+    from governance.services import save_governed
+    from governance.testing import make_user
+
+    other = make_person(org.product, org.us)
+    org.product.steward = other
+    save_governed(org.product, actor=None, reason="steward")
+    user = make_user("steward_product", Role.STEWARD, person=other)
+    with pytest.raises(PermissionDenied):
+        quality.decide_issue(actor=user, issue=suspect, decision="confirm", reason="x")
+
+
+def test_a_steward_below_the_values_clearance_may_not_decide(org, suspect):
+    steward = org.users["steward"]
+    steward.clearance = Sensitivity.INTERNAL
+    steward.save()
+    with pytest.raises(PermissionDenied, match="clearance"):
+        quality.decide_issue(
+            actor=steward, issue=suspect, decision="confirm", reason="x"
+        )
+
+
+def test_metric_model_has_the_fields_the_hook_needs():
+    # A guard against schema drift: the hook's history query names these columns.
+    names = {f.attname for f in Observation._meta.concrete_fields}
+    assert {
+        "metric_id",
+        "person_id",
+        "team_id",
+        "period_start",
+        "value_plain",
+        "value_sealed",
+    } <= names
+    assert Metric.Frequency.values == ["daily", "weekly", "monthly", "quarterly"]

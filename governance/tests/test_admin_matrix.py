@@ -235,48 +235,6 @@ MATRIX: dict[str, dict[str, Expect]] = {
         auditor       denied  denied  denied  denied  denied  n/a     denied  none
         admin         ok      ok      write   ok      ok      n/a     ok      all
     """),
-    "mfa.authenticator": _table("""
-        role          list    add     change  delete  history version autoc   rows
-        anonymous     login   login   login   login   login   n/a     n/a     none
-        nobody        login   login   login   login   login   n/a     n/a     none
-        employee      login   login   login   login   login   n/a     n/a     none
-        hr            denied  denied  denied  denied  denied  n/a     n/a     none
-        compliance    denied  denied  denied  denied  denied  n/a     n/a     none
-        steward       denied  denied  denied  denied  denied  n/a     n/a     none
-        metric_owner  denied  denied  denied  denied  denied  n/a     n/a     none
-        board         denied  denied  denied  denied  denied  n/a     n/a     none
-        manager       denied  denied  denied  denied  denied  n/a     n/a     none
-        auditor       denied  denied  denied  denied  denied  n/a     n/a     none
-        admin         ok      ok      write   ok      ok      n/a     n/a     all
-    """),
-    "socialaccount.socialapp": _table("""
-        role          list    add     change  delete  history version autoc   rows
-        anonymous     login   login   login   login   login   n/a     login   none
-        nobody        login   login   login   login   login   n/a     login   none
-        employee      login   login   login   login   login   n/a     login   none
-        hr            denied  denied  denied  denied  denied  n/a     gone    none
-        compliance    denied  denied  denied  denied  denied  n/a     gone    none
-        steward       denied  denied  denied  denied  denied  n/a     gone    none
-        metric_owner  denied  denied  denied  denied  denied  n/a     gone    none
-        board         denied  denied  denied  denied  denied  n/a     gone    none
-        manager       denied  denied  denied  denied  denied  n/a     gone    none
-        auditor       denied  denied  denied  denied  denied  n/a     gone    none
-        admin         ok      ok      write   ok      ok      n/a     gone    all
-    """),
-    "socialaccount.socialtoken": _table("""
-        role          list    add     change  delete  history version autoc   rows
-        anonymous     login   login   login   login   login   n/a     n/a     none
-        nobody        login   login   login   login   login   n/a     n/a     none
-        employee      login   login   login   login   login   n/a     n/a     none
-        hr            denied  denied  denied  denied  denied  n/a     n/a     none
-        compliance    denied  denied  denied  denied  denied  n/a     n/a     none
-        steward       denied  denied  denied  denied  denied  n/a     n/a     none
-        metric_owner  denied  denied  denied  denied  denied  n/a     n/a     none
-        board         denied  denied  denied  denied  denied  n/a     n/a     none
-        manager       denied  denied  denied  denied  denied  n/a     n/a     none
-        auditor       denied  denied  denied  denied  denied  n/a     n/a     none
-        admin         ok      ok      write   ok      ok      n/a     n/a     all
-    """),
     "socialaccount.socialaccount": _table("""
         role          list    add     change  delete  history version autoc   rows
         anonymous     login   login   login   login   login   n/a     login   none
@@ -414,35 +372,11 @@ def _sample_emailaddress(org: Any) -> None:
     )
 
 
-def _sample_authenticator(org: Any) -> None:
-    from allauth.mfa.models import Authenticator
-
-    Authenticator.objects.create(
-        user=org.users["hr"], type="recovery_codes", data={"seed": "00", "used_mask": 0}
-    )
-
-
-def _sample_socialapp(org: Any) -> Any:
-    from allauth.socialaccount.models import SocialApp
-
-    return SocialApp.objects.create(
-        provider="openid_connect", provider_id="sso", name="SSO", client_id="client"
-    )
-
-
 def _sample_socialaccount(org: Any) -> Any:
     from allauth.socialaccount.models import SocialAccount
 
     return SocialAccount.objects.create(
         user=org.users["hr"], provider="sso", uid="hr-1"
-    )
-
-
-def _sample_socialtoken(org: Any) -> None:
-    from allauth.socialaccount.models import SocialToken
-
-    SocialToken.objects.create(
-        app=_sample_socialapp(org), account=_sample_socialaccount(org), token="t"
     )
 
 
@@ -481,10 +415,7 @@ def _sample_auditevent(org: Any) -> None:
 
 SAMPLES: dict[str, Callable[[Any], Any]] = {
     "account.emailaddress": _sample_emailaddress,
-    "mfa.authenticator": _sample_authenticator,
-    "socialaccount.socialapp": _sample_socialapp,
     "socialaccount.socialaccount": _sample_socialaccount,
-    "socialaccount.socialtoken": _sample_socialtoken,
     "django_q.schedule": _sample_schedule,
     "django_q.success": _sample_task(True),
     "django_q.failure": _sample_task(False),
@@ -661,6 +592,16 @@ def ensure_sample(label: str, org: Any) -> None:
 
 
 # -- the matrix ---------------------------------------------------------------
+
+
+def test_secret_holding_models_are_not_in_the_admin():
+    """TOTP seeds, OAuth tokens and SSO client secrets are never shown in the admin."""
+    for label in (
+        "mfa.authenticator",
+        "socialaccount.socialapp",
+        "socialaccount.socialtoken",
+    ):
+        assert label not in registered_labels()
 
 
 def test_every_registered_model_is_in_the_matrix():

@@ -29,10 +29,11 @@ import logging
 import multiprocessing
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,10 @@ FONT_FILES: Mapping[tuple[str, str, str], str] = {
 STAMP_BATCH = 500
 MERGE_BATCH = 64
 GENERATOR = "Performance Governance Portal"
+#: Rows per chunk for long tables: measured on an 8-column history table, 250
+#: rows kept a 10,000-row report near 180 MB peak at the same CPU time as 500
+#: rows (about 215 MB); the per-chunk overhead is small next to layout.
+DEFAULT_ROWS_PER_CHUNK = 250
 
 
 class ReportRenderError(Exception):
@@ -106,6 +111,8 @@ class RenderedReport:
     pages: int
     size: int
     chunk_pages: tuple[int, ...]
+    #: Seconds per phase: "layout" (chunks), "stamps", "merge", "install".
+    timings: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def chunks(self) -> int:
@@ -240,9 +247,11 @@ def render_report(
     if not head:
         raise ValueError("a report needs at least one chunk of HTML")
 
+    timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="report-", dir=workdir) as tmp:
         tmpdir = Path(tmp)
         try:
+            started = time.perf_counter()
             if len(head) == 1:
                 single = tmpdir / "single.pdf"
                 with engine.tuned_gc():
@@ -256,6 +265,7 @@ def render_report(
                     progress(1, steps)
                 chunk_pages: tuple[int, ...] = (pages,)
                 final = single
+                timings["layout"] = time.perf_counter() - started
             else:
                 final, chunk_pages = _render_chunked(
                     job,
@@ -264,8 +274,11 @@ def render_report(
                     workers=workers,
                     progress=progress,
                     steps=steps,
+                    timings=timings,
                 )
+            started = time.perf_counter()
             digest, size = _install(final, out)
+            timings["install"] = time.perf_counter() - started
         except ImproperlyConfigured:
             raise
         except Exception as exc:
@@ -291,6 +304,7 @@ def render_report(
         pages=sum(chunk_pages),
         size=size,
         chunk_pages=chunk_pages,
+        timings=timings,
     )
 
 
@@ -393,7 +407,9 @@ def _render_chunked(
     workers: int,
     progress: ProgressCallback | None,
     steps: int | None,
+    timings: dict[str, float],
 ) -> tuple[Path, tuple[int, ...]]:
+    started = time.perf_counter()
     chunk_config = job.config("chunk")
     paths: list[Path] = []
     counts: dict[int, int] = {}
@@ -426,6 +442,8 @@ def _render_chunked(
         collect(block_until=0)
 
         total = sum(counts.values())
+        timings["layout"] = time.perf_counter() - started
+        started = time.perf_counter()
         stamp_config = job.config("stamp", total)
         stamp_jobs = []
         for first in range(1, total + 1, STAMP_BATCH):
@@ -452,8 +470,11 @@ def _render_chunked(
                 )
             stamps.append(path)
 
+    timings["stamps"] = time.perf_counter() - started
+    started = time.perf_counter()
     final = tmpdir / "final.pdf"
     _merge(paths, stamps, final, expected_pages=total, tmpdir=tmpdir)
+    timings["merge"] = time.perf_counter() - started
     return final, tuple(counts[i] for i in range(len(paths)))
 
 
@@ -508,11 +529,66 @@ def _merge(
                 index += 1
         if index != expected_pages:
             raise ReportRenderError(f"stamped {index} pages, expected {expected_pages}")
+        _retag_font_subsets(pdf)
         pdf.save(
             target,
             compress_streams=True,
             object_stream_mode=pikepdf.ObjectStreamMode.generate,
         )
+
+
+def _subset_tag(seed: str, taken: set[str]) -> str:
+    counter = 0
+    while True:
+        digest = hashlib.sha256(f"{seed}:{counter}".encode()).digest()
+        tag = "".join(chr(65 + byte % 26) for byte in digest[:6])
+        if tag not in taken:
+            return tag
+        counter += 1
+
+
+def _retag_font_subsets(pdf: Any) -> None:
+    """Give every embedded font subset its own tag.
+
+    WeasyPrint derives the six-letter subset tag from the font description,
+    so each chunk (and each stamp batch) embeds a *different* subset of
+    DejaVu under the *same* name. ISO 32000-1 9.6.4 requires different
+    subsets in one file to have different tags; rename all but the first.
+    """
+    import pikepdf
+
+    taken: set[str] = set()
+    for obj in pdf.objects:
+        if (
+            not isinstance(obj, pikepdf.Dictionary)
+            or obj.get("/Type") != pikepdf.Name.Font
+        ):
+            continue
+        if obj.get("/Subtype") != pikepdf.Name.Type0:
+            continue
+        name = str(obj.get("/BaseFont", ""))[1:]
+        tag, plus, rest = name.partition("+")
+        if not plus or len(tag) != 6:
+            continue
+        if tag not in taken:
+            taken.add(tag)
+            continue
+        new = _subset_tag(f"{name}:{obj.objgen}", taken)
+        taken.add(new)
+        renamed = pikepdf.Name("/" + new + "+" + rest)
+        obj.BaseFont = renamed
+        for descendant in obj.get("/DescendantFonts", []):
+            if str(descendant.get("/BaseFont", "")).startswith("/" + tag + "+"):
+                descendant.BaseFont = pikepdf.Name(
+                    "/" + new + str(descendant.BaseFont)[1 + len(tag) :]
+                )
+            descriptor = descendant.get("/FontDescriptor")
+            if descriptor is not None and str(
+                descriptor.get("/FontName", "")
+            ).startswith("/" + tag + "+"):
+                descriptor.FontName = pikepdf.Name(
+                    "/" + new + str(descriptor.FontName)[1 + len(tag) :]
+                )
 
 
 def _install(source: Path, out: Path) -> tuple[str, int]:
@@ -550,7 +626,7 @@ def table_chunks(
     *,
     columns: Sequence[str],
     caption: str,
-    rows_per_chunk: int,
+    rows_per_chunk: int = DEFAULT_ROWS_PER_CHUNK,
     template_name: str = "reports/table.html",
     extra: Mapping[str, Any] | None = None,
 ) -> Iterator[str]:

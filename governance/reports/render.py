@@ -57,7 +57,10 @@ ProgressCallback = Callable[[int, int | None], None]
 
 PDF_VARIANT = engine.PDF_VARIANT
 DEFAULT_FONT_DIR = "/usr/share/fonts/truetype/dejavu"
-#: (family, weight, style) -> file name under the font directory.
+#: (family, weight, style) -> file name under the font directory. The upright
+#: faces are in Debian's fonts-dejavu-core and required; the obliques come
+#: with fonts-dejavu-extra and are used when present (otherwise Pango slants
+#: the upright face, still from the same embedded file).
 FONT_FILES: Mapping[tuple[str, str, str], str] = {
     ("Report Sans", "normal", "normal"): "DejaVuSans.ttf",
     ("Report Sans", "bold", "normal"): "DejaVuSans-Bold.ttf",
@@ -66,6 +69,7 @@ FONT_FILES: Mapping[tuple[str, str, str], str] = {
     ("Report Mono", "normal", "normal"): "DejaVuSansMono.ttf",
     ("Report Mono", "bold", "normal"): "DejaVuSansMono-Bold.ttf",
 }
+OPTIONAL_FONT_STYLES = frozenset({"italic"})
 #: Pages per stamp document ("Page X of N" overlays) and chunk PDFs merged per
 #: round; both bound memory and open file handles for very long reports.
 STAMP_BATCH = 500
@@ -132,6 +136,8 @@ def font_faces() -> list[dict[str, str]]:
     faces = []
     for (family, weight, style), filename in FONT_FILES.items():
         path = directory / filename
+        if not path.is_file() and style in OPTIONAL_FONT_STYLES:
+            continue
         if not path.is_file():
             raise ImproperlyConfigured(
                 f"Report font {path} is missing: install fonts-dejavu-core or set REPORT_FONT_DIR."

@@ -16,6 +16,7 @@ import io
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pikepdf
 import pytest
@@ -415,3 +416,39 @@ def test_issue_deletes_the_file_when_the_audit_write_fails(db, tmp_path, monkeyp
             _spec(), ["<p>x</p>"], data=[json_data("d", {})], out=out, actor=None
         )
     assert not out.exists()
+
+
+# --- fonts from local files ----------------------------------------------------------------
+
+
+def test_missing_core_font_is_a_configuration_error(settings, tmp_path):
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.REPORT_FONT_DIR = str(tmp_path)
+    with pytest.raises(ImproperlyConfigured, match=r"DejaVuSans\.ttf"):
+        render_report(
+            _spec(), ["<p>x</p>"], data=[json_data("d", {})], out=tmp_path / "r.pdf"
+        )
+
+
+def test_oblique_faces_are_optional(settings, tmp_path):
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    source = Path(render_module.DEFAULT_FONT_DIR)
+    for name in (
+        "DejaVuSans.ttf",
+        "DejaVuSans-Bold.ttf",
+        "DejaVuSansMono.ttf",
+        "DejaVuSansMono-Bold.ttf",
+    ):
+        shutil.copyfile(source / name, fonts / name)
+    settings.REPORT_FONT_DIR = str(fonts)
+    result = render_report(
+        _spec(),
+        ["<p><em>slanted</em> text</p>"],
+        data=[json_data("d", {})],
+        out=tmp_path / "r.pdf",
+    )
+    with pikepdf.open(result.path) as pdf:
+        assert all(f.embedded for f in pdfinfo.fonts(pdf))
+        assert "slanted text" in pdfinfo.page_texts(pdf)[0]

@@ -14,13 +14,16 @@ import decimal
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pikepdf
 import pytest
-from django.core.management import call_command, execute_from_command_line
+from django.conf import settings as django_settings
+from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from governance.audit import chain
@@ -368,39 +371,62 @@ def test_verify_report_accepts_the_issued_file(issued, capsys):
     assert result.rendered.sha256 in out
 
 
-def _exit_code(*argv: str) -> int:
-    with pytest.raises(SystemExit) as exc:
-        execute_from_command_line(["manage.py", "verify_report", *argv])
-    return exc.value.code
+def _refused(path) -> CommandError:
+    """Run verify_report in-process and return its error. (Django turns a
+    CommandError into ``sys.exit(returncode)`` when run from the command line;
+    run_from_argv also closes DB connections, which would end the test's
+    transaction, hence call_command here and one real process below.)"""
+    with pytest.raises(CommandError) as exc:
+        call_command("verify_report", str(path))
+    return exc.value
 
 
-def test_verify_report_rejects_a_one_byte_change(issued, tmp_path, capsys):
+def test_verify_report_rejects_a_one_byte_change(issued, tmp_path):
     result, _ = issued
     data = bytearray(result.rendered.path.read_bytes())
     data[len(data) // 2] ^= 0x01
     altered = tmp_path / "altered.pdf"
     altered.write_bytes(bytes(data))
-    assert _exit_code(str(altered)) == 1
-    assert "NOT VERIFIED" in capsys.readouterr().err
-    with pytest.raises(CommandError, match="altered"):
-        call_command("verify_report", str(altered))
+    error = _refused(altered)
+    assert error.returncode == 1
+    assert "NOT VERIFIED" in str(error) and "altered" in str(error)
+    # The original still verifies: the refusal is about the changed byte.
+    call_command("verify_report", str(result.rendered.path), stdout=io.StringIO())
 
 
-def test_verify_report_rejects_a_pdf_never_issued(db, tmp_path, capsys):
+def test_verify_report_rejects_a_pdf_never_issued(db, tmp_path):
     result = render_report(
         _spec(), ["<p>x</p>"], data=[json_data("d", {})], out=tmp_path / "x.pdf"
     )
     assert not AuditEvent.objects.filter(action="report.issued").exists()
-    assert _exit_code(str(result.path)) == 1
-    assert "NOT VERIFIED" in capsys.readouterr().err
+    error = _refused(result.path)
+    assert error.returncode == 1
+    assert result.sha256 in str(error)
 
 
-def test_verify_report_rejects_a_non_pdf(db, tmp_path, capsys):
+def test_verify_report_rejects_a_non_pdf(db, tmp_path):
     bogus = tmp_path / "notes.pdf"
     bogus.write_text("just text")
-    assert _exit_code(str(bogus)) == 2
-    assert "not a PDF" in capsys.readouterr().err
-    assert _exit_code(str(tmp_path / "missing.pdf")) == 2
+    error = _refused(bogus)
+    assert error.returncode == 2 and "not a PDF" in str(error)
+    error = _refused(tmp_path / "missing.pdf")
+    assert error.returncode == 2 and "cannot read" in str(error)
+
+
+def test_verify_report_exit_code_from_the_command_line(tmp_path):
+    bogus = tmp_path / "notes.pdf"
+    bogus.write_bytes(b"GIF89a not a pdf")
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "verify_report", str(bogus)],
+        cwd=Path(django_settings.BASE_DIR),
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings_test"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "not a PDF" in proc.stderr
 
 
 def test_issue_deletes_the_file_when_the_audit_write_fails(db, tmp_path, monkeypatch):

@@ -120,6 +120,10 @@ class MetricsConfig(AppConfig):
         )
         roles.extend(Role.AUDITOR, view | people_data)
 
+        from metrics import demo
+
+        demo.register()  # seed_demo steps (orders 200+)
+
         # Data quality (M3.4), lineage audits (M3.2), stale/orphaned metrics (M1.5).
         from governance import schedules
         from metrics import quality, services

@@ -95,8 +95,8 @@ class _Extractor:
         font: _Font | None = None
         fonts = resources.get("/Font", {}) if resources is not None else {}
         xobjects = resources.get("/XObject", {}) if resources is not None else {}
-        for operands, operator in pikepdf.parse_content_stream(stream):
-            op = str(operator)
+        for instruction in pikepdf.parse_content_stream(stream):
+            operands, op = instruction.operands, str(instruction.operator)
             if op == "BT":
                 current = []
             elif op == "ET":
@@ -160,7 +160,7 @@ def fonts(pdf: pikepdf.Pdf) -> list[FontInfo]:
         if subtype == "/Type3":
             embedded = True  # glyphs are content streams inside the font itself
         elif subtype == "/Type0":
-            descendants = obj.get("/DescendantFonts")
+            descendants: Any = obj.get("/DescendantFonts")
             embedded = bool(descendants) and _descriptor_embeds(
                 descendants[0].get("/FontDescriptor")
             )

@@ -531,7 +531,7 @@ def _merge(
                     raise ReportRenderError(
                         f"page {index + 1} is not the report's page size; chunked reports use one @page size"
                     )
-                page.add_overlay(stamp_page)
+                page.add_overlay(stamp_page, pikepdf.Rectangle(page.mediabox))
                 index += 1
         if index != expected_pages:
             raise ReportRenderError(f"stamped {index} pages, expected {expected_pages}")

@@ -29,13 +29,13 @@ class Command(BaseCommand):
             raise CommandError(
                 f"cannot read {path}: {exc.strerror or exc}", returncode=2
             ) from exc
-        if not result.ok:
+        event = result.event
+        if event is None:
             raise CommandError(
                 f"NOT VERIFIED: no report.issued audit event has SHA-256 {result.sha256}. "
                 "This file was not issued by the portal, or it has been altered since it was issued.",
                 returncode=1,
             )
-        event = result.event
         data = event.data
         by = event.actor_label or "system"
         self.stdout.write(

@@ -25,9 +25,29 @@ pytestmark = pytest.mark.django_db
 NORMAL = [112, 121, 115, 118, 116, 120, 113, 119, 117, 122, 114, 123]
 
 
+def consent_everyone(org):
+    """Where the consent module is installed, everyone consents to tracking
+    (member_a and member_b live where individual tracking needs consent)."""
+    try:
+        from governance import consent
+    except ImportError:  # consent (M8.3) not installed yet
+        return
+    purpose = consent.ensure_default_purpose()
+    for person in org.people.values():
+        consent.give_consent(
+            actor=None, person=person, purpose=purpose, evidence="signed form (test)"
+        )
+
+
+def catalogue_with_consent(org):
+    cat = build_catalogue(org)
+    consent_everyone(org)
+    return cat
+
+
 @pytest.fixture
 def cat(org):
-    return build_catalogue(org)
+    return catalogue_with_consent(org)
 
 
 def month(i: int) -> str:

@@ -72,7 +72,7 @@ FONT_FILES: Mapping[tuple[str, str, str], str] = {
 OPTIONAL_FONT_STYLES = frozenset({"italic"})
 #: Pages per stamp document ("Page X of N" overlays) and chunk PDFs merged per
 #: round; both bound memory and open file handles for very long reports.
-STAMP_BATCH = 500
+STAMP_BATCH = 250
 MERGE_BATCH = 64
 GENERATOR = "Performance Governance Portal"
 #: Rows per chunk for long tables: measured on an 8-column history table, 250

@@ -24,7 +24,6 @@ the permission — and only by someone cleared to read the value decided on.
 from __future__ import annotations
 
 import datetime
-import uuid
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Sequence
@@ -34,7 +33,7 @@ from typing import Any
 
 import numpy as np
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -42,8 +41,8 @@ from governance import bulk, permissions
 from governance.audit import events
 from governance.audit.history import bulk_history
 from governance.crypto import store
-from governance.crypto.keyring import open_sealed
 from governance.services import save_governed
+from metrics import selectors
 from metrics.analytics import anomalies
 from metrics.models import DataQualityIssue, Metric, Observation
 
@@ -119,31 +118,6 @@ def _series_key(obs: Observation) -> SeriesKey:
     return (obs.metric_id, obs.person_id, obs.team_id)
 
 
-def _opener(keys: dict[Any, Any]) -> Any:
-    """open(subject, token) -> float for sealed observation values.
-
-    The field's own decryption (same associated data, same key lookup), minus
-    the per-row instance plumbing: a batch opens thousands of values.
-    """
-    sealed_field = Observation._meta.get_field("value_sealed")
-    aad: dict[uuid.UUID, bytes] = {}
-
-    def open_value(subject: uuid.UUID, token: str) -> float | None:
-        dek = keys.get(subject)
-        if dek is None or dek is store.ERASED_KEY:
-            return None
-        data = aad.get(subject)
-        if data is None:
-            data = aad[subject] = sealed_field._aad(subject)
-        raw = open_sealed(dek, token, data)
-        try:
-            return float(raw)  # the plaintext is the decimal's text
-        except ValueError:
-            return float(sealed_field.decode_plain(raw))
-
-    return open_value
-
-
 def _history(
     new: Sequence[Observation], metrics: dict[int, Metric]
 ) -> dict[SeriesKey, list[tuple[datetime.date, float | None]]]:
@@ -191,10 +165,7 @@ def _history(
         person_of[person] = person
         person_of[person.hex] = person
         person_of[str(person)] = person
-    sql, params = query.query.get_compiler(using=query.db).as_sql()
-    with connections[query.db].cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    rows = selectors.raw_rows(query)
     raw: dict[SeriesKey, list[tuple[Any, Any, Any]]] = defaultdict(list)
     for pk, metric_id, person_id, team_id, period, plain, sealed in rows:
         person = person_of.get(person_id) if person_id is not None else None
@@ -218,7 +189,7 @@ def _history(
     missing = wanted - set(keys)
     if missing:
         keys.update(store.keys_for(missing))
-    open_value = _opener(keys)
+    open_value = selectors.sealed_opener(keys)
     for key, points in recent.items():
         subject = key[1] or store.ORGANISATION_SUBJECT
         found[key] = [

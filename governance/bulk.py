@@ -106,7 +106,7 @@ def prepare(
     """Columns and driver-ready value tuples of ``objs`` (pk must be set)."""
     connection = connections[using]
     fields = list(model._meta.concrete_fields)
-    columns = [f.column for f in fields]
+    columns = [str(f.column) for f in fields]
     plan = [
         (f, f.attname, _needs_pre_save(f), _converter(f, connection)) for f in fields
     ]
@@ -153,7 +153,7 @@ def allocate_ids(
     if count <= 0:
         return []
     connection = connections[using]
-    table, column = model._meta.db_table, model._meta.pk.column
+    table, column = model._meta.db_table, str(model._meta.pk.column)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
@@ -163,7 +163,8 @@ def allocate_ids(
             return [row[0] for row in cursor.fetchall()]
         quote = connection.ops.quote_name
         cursor.execute(f"SELECT COALESCE(MAX({quote(column)}), 0) FROM {quote(table)}")  # noqa: S608
-        start = int(cursor.fetchone()[0]) + 1
+        top = cursor.fetchone()
+        start = int(top[0] if top else 0) + 1
         # AUTOINCREMENT never reuses an id, even of a deleted top row: honour that.
         cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
         row = cursor.fetchone()

@@ -35,17 +35,17 @@ class GovernedQuerySet(models.QuerySet):
             if self._masked_for is not None:
                 from governance import display
 
-                display.apply_masks_many(self._result_cache, self._masked_for)
+                display.apply_masks_many(self._result_cache, self._masked_for)  # type: ignore[arg-type]
 
     def _clone(self) -> GovernedQuerySet:
-        clone = super()._clone()
+        clone = super()._clone()  # type: ignore[misc]
         clone._masked_for = self._masked_for
         return clone
 
     def masked_for(self, user: Any) -> GovernedQuerySet:
         """Rows come back masked for ``user`` as in a list: nothing above their
         clearance and no Restricted plaintext (for labels, e.g. autocomplete)."""
-        clone = self._chain()
+        clone = self._chain()  # type: ignore[attr-defined]
         clone._masked_for = user
         return clone
 

@@ -66,11 +66,12 @@ def bulk_full_clean(
         wanted = {getattr(obj, field.attname) for obj in instances} - {None}
         if not wanted:
             continue
-        target = field.target_field.attname
+        target = field.target_field.attname  # type: ignore[attr-defined]
+        related: Any = field.related_model
         found = set(
-            field.related_model._base_manager.filter(
-                **{f"{target}__in": wanted}
-            ).values_list(target, flat=True)
+            related._base_manager.filter(**{f"{target}__in": wanted}).values_list(
+                target, flat=True
+            )
         )
         for position, obj in enumerate(instances, start=1):
             value = getattr(obj, field.attname)
@@ -105,7 +106,7 @@ def person_update(
     for name, value in changes.items():
         setattr(person, name, value)
     save_governed(person, actor=actor, reason=reason)
-    if person.status == Person.Status.LEFT and person.user_id:
+    if person.status == Person.Status.LEFT and person.user is not None:
         _deactivate_user(person.user, actor=actor, reason=f"person left: {reason}")
     return person
 
@@ -135,7 +136,7 @@ def person_deactivate(*, person: Person, actor: Any, reason: str) -> Person:
     reason = _require_reason(reason)
     person.status = Person.Status.LEFT
     save_governed(person, actor=actor, reason=reason)
-    if person.user_id:
+    if person.user is not None:
         _deactivate_user(person.user, actor=actor, reason=reason)
     events.person_deactivated(actor=actor, person=person, reason=reason)
     return person
@@ -157,7 +158,7 @@ def person_erase(*, person: Person, actor: Any, reason: str) -> Person:
     person.status = Person.Status.LEFT
     store.forget_instance_keys(person)
     save_governed(person, actor=actor, reason=f"erasure: {reason}")
-    if person.user_id:
+    if person.user is not None:
         user = person.user
         _deactivate_user(user, actor=actor, reason="erasure")
         user.username = f"erased-{uuid.uuid4().hex[:12]}"
@@ -252,7 +253,7 @@ def rotate_keys(*, actor: Any = None, batch_size: int = 500) -> int:
             now = timezone.now()
             for row in rows:
                 dek = keyring.unwrap_raw(
-                    row.master_key_id, bytes(row.wrapped), row.subject
+                    row.master_key_id, bytes(row.wrapped or b""), row.subject
                 )
                 row.master_key_id, row.wrapped = keyring.wrap(dek, row.subject)
                 row.rotated_at = now

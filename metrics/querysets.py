@@ -27,6 +27,7 @@ __all__ = [
     "ObservationScopedQuerySet",
     "PersonScopedQuerySet",
     "ReferenceQuerySet",
+    "SubjectScopedQuerySet",
 ]
 
 _NOTHING = Q(pk__in=[])
@@ -141,14 +142,6 @@ class PersonScopedQuerySet(GovernedQuerySet):
 
     person_field = "person"
 
-    @classmethod
-    def as_manager(cls, person_field: str = "person"):  # type: ignore[no-untyped-def,override]
-        scoped = type(
-            f"{cls.__name__}_{person_field}", (cls,), {"person_field": person_field}
-        )
-        manager = super(PersonScopedQuerySet, scoped).as_manager()
-        return manager
-
     def scope_q(self, user: Any, action: str) -> Q:
         if action != "view":
             return _NOTHING
@@ -159,3 +152,9 @@ class PersonScopedQuerySet(GovernedQuerySet):
 
     def _has_team(self) -> bool:
         return any(f.name == "team" for f in self.model._meta.fields)
+
+
+class SubjectScopedQuerySet(PersonScopedQuerySet):
+    """Rows about the person in the ``subject`` field (peer feedback)."""
+
+    person_field = "subject"

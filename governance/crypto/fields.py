@@ -196,13 +196,13 @@ class EncryptedField(models.TextField):
 
     # -- model wiring --------------------------------------------------------
 
-    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+    def deconstruct(self) -> Any:
         name, path, args, kwargs = super().deconstruct()
         kwargs["subject"] = self.subject
         kwargs["sensitivity"] = self.sensitivity
         return name, path, args, kwargs
 
-    def contribute_to_class(
+    def contribute_to_class(  # type: ignore[override]
         self, cls: type[models.Model], name: str, **kwargs: Any
     ) -> None:
         super().contribute_to_class(cls, name, **kwargs)
@@ -223,7 +223,7 @@ class EncryptedField(models.TextField):
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         errors = super().check(**kwargs)
-        if self.unique or self.db_index:
+        if self.unique or getattr(self, "db_index", False):
             errors.append(
                 checks.Error(
                     "Encrypted fields can't be unique or indexed: ciphertexts differ "
@@ -243,7 +243,9 @@ class EncryptedField(models.TextField):
             attname = None
         else:
             try:
-                attname = self.model._meta.get_field(self.subject).attname
+                attname = getattr(
+                    self.model._meta.get_field(self.subject), "attname", self.subject
+                )
             except exceptions.FieldDoesNotExist:
                 attname = self.subject
         self.__dict__["_subject_attname"] = attname
@@ -335,7 +337,7 @@ class EncryptedField(models.TextField):
         if self.help_text:
             defaults["help_text"] = self.help_text
         if self.choices:
-            return super().formfield(**kwargs)
+            return super().formfield(**kwargs)  # type: ignore[return-value]
         defaults.update(kwargs)
         for key in (
             ("max_length", "widget") if self.form_class is not forms.CharField else ()
@@ -392,7 +394,7 @@ class EncryptedDecimalField(EncryptedField):
         self.decimal_places = decimal_places
         super().__init__(*args, **kwargs)
 
-    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+    def deconstruct(self) -> Any:
         name, path, args, kwargs = super().deconstruct()
         kwargs["max_digits"] = self.max_digits
         kwargs["decimal_places"] = self.decimal_places

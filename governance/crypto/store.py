@@ -23,7 +23,7 @@ _DEK_ATTR = "_pgp_deks"
 _CHUNK = 900  # stays below SQLite's variable limit on old builds
 
 
-def _datakey_model():  # late import: the model lives in governance.models
+def _datakey_model() -> Any:  # late import: the model lives in governance.models
     return apps.get_model("governance", "DataKey")
 
 

@@ -12,7 +12,7 @@ from governance.crypto.fields import (
     EncryptedJSONField,
     EncryptedTextField,
 )
-from metrics.querysets import PersonScopedQuerySet
+from metrics.querysets import PersonScopedQuerySet, SubjectScopedQuerySet
 
 _RATING = [MinValueValidator(1), MaxValueValidator(5)]
 
@@ -35,7 +35,7 @@ class PeerFeedback(models.Model):
     )
     history = GovernedHistoricalRecords()
 
-    objects = PersonScopedQuerySet.as_manager(person_field="subject")
+    objects = SubjectScopedQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -80,7 +80,7 @@ class StakeholderFeedback(models.Model):
     )
     history = GovernedHistoricalRecords()
 
-    objects = PersonScopedQuerySet.as_manager(person_field="person")
+    objects = PersonScopedQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -139,7 +139,7 @@ class Evaluation(models.Model):
     )
     history = GovernedHistoricalRecords()
 
-    objects = PersonScopedQuerySet.as_manager(person_field="person")
+    objects = PersonScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-period_start"]

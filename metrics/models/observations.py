@@ -112,7 +112,7 @@ class Observation(models.Model):
 
     @property
     def subject_label(self) -> str:
-        if self.person_id:
+        if self.person is not None:
             return str(self.person.employee_id)
         if self.team_id:
             return str(self.team)

@@ -1,20 +1,27 @@
 """Benchmark: chunked vs single-document rendering of a large report (R.ASYNC).
 
-    python bench/bench_reports.py [--rows 10000] [--rows-per-chunk 500] [--only chunked]
+    python bench/bench_reports.py [--rows 10000] [--rows-per-chunk 250]
+                                  [--runs chunked,plain,single] [--parallel 2]
 
-Builds an audit-pack-like report (about 200 pages: sections of prose, a few
-matplotlib charts, board decisions, and a 10,000-row change history), writes
-its HTML chunks to a temporary directory, then renders it twice, each in its
-own subprocess so peak memory is measured per approach:
+Builds an audit-pack-like report (about 185 pages: prose sections, four
+matplotlib SVG charts, a board-decision table and a 10,000-row, 8-column
+change history), writes its HTML chunks to a temporary directory, then renders
+it in separate subprocesses so peak memory is measured per approach:
 
-(a) chunked: ``render_report`` with one chunk per section / row batch;
-(b) single: the same HTML joined into one body and rendered by WeasyPrint in
-    one go (``render_report`` with a single chunk).
+- chunked: ``render_report`` with one chunk per section / row batch;
+- plain: the same HTML joined into one document and rendered by WeasyPrint in
+  one go, the way a caller would without this kernel (target comparison);
+- single: ``render_report`` with that one document: same engine and GC tuning
+  as chunked, so the difference to chunked is the chunking alone;
+- chunked/Nw (``--parallel N``): chunked with N worker processes.
 
-Wall time is measured around the render call inside the child (interpreter and
-Django start-up excluded and reported separately); peak RSS is the child's
-``ru_maxrss`` from ``os.wait4``. Needs no database. The machine may be shared:
-figures vary by ±20 % between runs.
+Times are measured around the render call inside the child (interpreter and
+Django start-up excluded); CPU time is the child's including its workers.
+Peak memory is the larger of the child's ``ru_maxrss`` (exact, largest single
+process) and the sum of proportional set sizes (PSS) over the child and its
+workers, sampled from /proc every 50 ms. Needs no
+database. On a shared machine wall times follow the load average (printed
+before each run); CPU times are steadier.
 """
 
 from __future__ import annotations
@@ -300,7 +307,9 @@ def child(approach: str, workdir: Path, workers: int) -> None:
 
 
 def _tree_rss_kb(root: int) -> int:
-    """Resident memory of ``root`` and all its descendants (KiB), from /proc."""
+    """Memory of ``root`` and all its descendants (KiB): the sum of their
+    proportional set sizes, so pages shared between them (a forked helper,
+    shared libraries) count once."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -313,13 +322,15 @@ def _tree_rss_kb(root: int) -> int:
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         children.setdefault(ppid, []).append(int(entry))
     total, stack = 0, [root]
-    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
     while stack:
         pid = stack.pop()
         stack.extend(children.get(pid, []))
         try:
-            with open(f"/proc/{pid}/statm") as handle:
-                total += int(handle.read().split()[1]) * page_kb
+            with open(f"/proc/{pid}/smaps_rollup") as handle:
+                for line in handle:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
         except OSError:
             continue
     return total
@@ -427,11 +438,12 @@ def main() -> None:
         help="also run the chunked renderer with this many worker processes",
     )
     parser.add_argument(
-        "--plain",
-        action="store_true",
-        help="also run plain WeasyPrint on the whole document (no GC tuning)",
+        "--runs",
+        default="chunked,plain,single",
+        help="comma-separated: chunked, plain (WeasyPrint on the whole document, "
+        "as a caller would use it), single (this kernel with one chunk: same "
+        "engine and GC tuning as chunked, so it isolates the effect of chunking)",
     )
-    parser.add_argument("--only", choices=["chunked", "single", "plain"])
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument(
         "--keep", action="store_true", help="keep the work directory (PDFs, HTML)"
@@ -452,14 +464,13 @@ def main() -> None:
         f"report: {args.rows} history rows, {info['chunks']} chunks ({args.rows_per_chunk} rows per table chunk), "
         f"{info['html_bytes'] / 1e6:.1f} MB of HTML; cpus={os.cpu_count()}"
     )
-    runs = [("chunked", "chunked", 1)]
+    wanted = [name.strip() for name in args.runs.split(",") if name.strip()]
+    unknown = set(wanted) - {"chunked", "plain", "single"}
+    if unknown:
+        parser.error(f"unknown runs: {sorted(unknown)}")
+    runs = [(name, name, 1) for name in wanted]
     if args.parallel > 1:
-        runs.append((f"chunked/{args.parallel}w", "chunked", args.parallel))
-    runs.append(("single", "single", 1))
-    if args.plain or args.only == "plain":
-        runs.append(("plain", "plain", 1))
-    if args.only:
-        runs = [run for run in runs if run[1] == args.only]
+        runs.insert(1, (f"chunked/{args.parallel}w", "chunked", args.parallel))
     results = {}
     for label, approach, workers in runs:
         load = os.getloadavg()[0]
@@ -467,7 +478,7 @@ def main() -> None:
         results[label] = r
         print(
             f"{label:11s} render {r['seconds']:6.1f} s wall, {r['cpu_seconds']:6.1f} s cpu  "
-            f"peak RSS {r['tree_peak_mb']:7.1f} MB (largest process {r['peak_mb']:.1f})  "
+            f"peak {r['tree_peak_mb']:7.1f} MB (largest process RSS {r['peak_mb']:.1f})  "
             f"pages {r['pages']}  chunks {r['chunks']}  {r['bytes'] / 1e6:.2f} MB PDF  [load before {load:.2f}]"
         )
         phases = ", ".join(f"{k} {v:.1f} s" for k, v in r["timings"].items())
@@ -479,7 +490,7 @@ def main() -> None:
             f"{label}: <= {TARGETS['chunked_seconds']:.0f} s {_verdict(r['seconds'] <= TARGETS['chunked_seconds'])}, "
             f"<= {TARGETS['chunked_mb']:.0f} MB {_verdict(r['tree_peak_mb'] <= TARGETS['chunked_mb'])}"
         )
-        for base in ("single", "plain"):
+        for base in ("plain", "single"):
             if base not in results:
                 continue
             other = results[base]

@@ -118,21 +118,36 @@ def _series_key(obs: Observation) -> SeriesKey:
     return (obs.metric_id, obs.person_id, obs.team_id)
 
 
-def _history(
-    new: Sequence[Observation], metrics: dict[int, Metric]
-) -> dict[SeriesKey, list[tuple[datetime.date, float | None]]]:
-    """The last valid values of every affected series: one query for the batch.
+@dataclass
+class _SeriesHistory:
+    #: the last valid values under the batch's methodology version, oldest first
+    values: list[tuple[datetime.date, float | None]]
+    #: valid values (any methodology version) recorded for the batch's periods
+    same_period: dict[datetime.date, float | None]
 
+
+def _history(new: Sequence[Observation]) -> dict[SeriesKey, _SeriesHistory]:
+    """The recent valid history of every affected series: one query per batch.
+
+    Statistics compare a new value only with values under the same methodology
+    version — a documented process change may move the level, and values after
+    it are not suspect for that. Duplicates are looked for under every version.
     Rows of the batch itself are left out (they are judged, not the yardstick);
-    so are quarantined and superseded values. Rows are read straight from the
-    cursor (no model instances, no per-value converters) and sealed values
-    opened with the data keys the batch already holds; only keys it lacks are
-    fetched (one more query at most). Only the last :data:`HISTORY_POINTS`
-    values of each series are opened.
+    so are quarantined and superseded values.
+
+    Rows are read straight from the cursor (no model instances, no per-value
+    converters); sealed values are opened with the data keys the batch already
+    holds (only missing keys are fetched, one more query at most), and only the
+    last :data:`HISTORY_POINTS` values of each series are opened.
     """
     new_ids = {obs.pk for obs in new}
     series = {_series_key(obs) for obs in new}
-    span = max(_PERIOD_DAYS.get(m.update_frequency, 92) for m in metrics.values())
+    periods: dict[SeriesKey, set[datetime.date]] = defaultdict(set)
+    versions: dict[int, set[int]] = defaultdict(set)
+    for obs in new:
+        periods[_series_key(obs)].add(obs.period_start)
+        versions[obs.metric_id].add(obs.methodology_version)
+    span = max(_PERIOD_DAYS.get(obs.metric.update_frequency, 92) for obs in new)
     since = min(obs.period_start for obs in new) - datetime.timedelta(
         days=span * (HISTORY_POINTS + 1)
     )
@@ -147,7 +162,7 @@ def _history(
         subjects |= Q(person__isnull=True, team__isnull=True)
     query = (
         Observation.objects.current()
-        .filter(subjects, metric_id__in=metrics, period_start__gte=since)
+        .filter(subjects, metric_id__in=list(versions), period_start__gte=since)
         .order_by("period_start", "id")
         .values_list(
             "id",
@@ -155,6 +170,7 @@ def _history(
             "person_id",
             "team_id",
             "period_start",
+            "methodology_version",
             "value_plain",
             "value_sealed",
         )
@@ -165,13 +181,27 @@ def _history(
         person_of[person] = person
         person_of[person.hex] = person
         person_of[str(person)] = person
-    rows = selectors.raw_rows(query)
-    raw: dict[SeriesKey, list[tuple[Any, Any, Any]]] = defaultdict(list)
-    for pk, metric_id, person_id, team_id, period, plain, sealed in rows:
+    same: dict[SeriesKey, list[tuple[datetime.date, Any, Any]]] = defaultdict(list)
+    clash: dict[SeriesKey, list[tuple[datetime.date, Any, Any]]] = defaultdict(list)
+    for (
+        pk,
+        metric_id,
+        person_id,
+        team_id,
+        start,
+        version,
+        plain,
+        sealed,
+    ) in selectors.raw_rows(query):
         person = person_of.get(person_id) if person_id is not None else None
         key = (metric_id, person, team_id)
-        if key in series and pk not in new_ids:
-            raw[key].append((period, plain, sealed))
+        if key not in series or pk in new_ids:
+            continue
+        start = _as_date(start)
+        if version in versions[metric_id]:
+            same[key].append((start, plain, sealed))
+        if start in periods[key]:
+            clash[key].append((start, plain, sealed))
     keys: dict[Any, Any] = {}
     seen_key_maps: set[int] = set()
     for obs in new:  # the batch's observations share one key map: merge it once
@@ -179,31 +209,41 @@ def _history(
         if held and id(held) not in seen_key_maps:
             seen_key_maps.add(id(held))
             keys.update(held)
-    found: dict[SeriesKey, list[tuple[datetime.date, float | None]]] = {}
-    recent = {key: points[-HISTORY_POINTS:] for key, points in raw.items()}
+    recent = {key: points[-HISTORY_POINTS:] for key, points in same.items()}
     wanted = {
         key[1] or store.ORGANISATION_SUBJECT
-        for key, points in recent.items()
+        for group in (recent, clash)
+        for key, points in group.items()
         if any(sealed is not None for _, _, sealed in points)
     }
     missing = wanted - set(keys)
     if missing:
         keys.update(store.keys_for(missing))
     open_value = selectors.sealed_opener(keys)
-    for key, points in recent.items():
-        subject = key[1] or store.ORGANISATION_SUBJECT
-        found[key] = [
-            (
-                period
-                if isinstance(period, datetime.date)
-                else datetime.date.fromisoformat(str(period)),
-                float(plain)
-                if sealed is None and plain is not None
-                else (open_value(subject, sealed) if sealed is not None else None),
-            )
-            for period, plain, sealed in points
-        ]
-    return found
+
+    def value(key: SeriesKey, plain: Any, sealed: Any) -> float | None:
+        if sealed is not None:
+            return open_value(key[1] or store.ORGANISATION_SUBJECT, sealed)
+        return None if plain is None else float(plain)
+
+    return {
+        key: _SeriesHistory(
+            values=[
+                (p, value(key, plain, sealed))
+                for p, plain, sealed in recent.get(key, [])
+            ],
+            same_period={
+                p: value(key, plain, sealed) for p, plain, sealed in clash.get(key, [])
+            },
+        )
+        for key in set(recent) | set(clash)
+    }
+
+
+def _as_date(value: Any) -> datetime.date:
+    if isinstance(value, datetime.date):
+        return value
+    return datetime.date.fromisoformat(str(value)[:10])
 
 
 def _describe(finding: anomalies.Finding, n_points: int) -> str:
@@ -235,7 +275,8 @@ def _exact(
     entries: Sequence[tuple[Hashable, Any]], rng: anomalies.HardRange
 ) -> list[anomalies.Finding]:
     """The reference checks of :mod:`metrics.analytics.anomalies` on one series,
-    composed as ``detect_anomalies`` does, with the quarantine thresholds."""
+    composed as ``detect_anomalies`` does, with the quarantine thresholds
+    (duplicates are judged separately, against every methodology version)."""
     impossible = anomalies.detect_impossible(entries, rng)
     excluded = {f.index for f in impossible}
     slips = anomalies.detect_unit_slips(entries, skip=excluded)
@@ -250,7 +291,7 @@ def _exact(
         )
         if f.index not in slipped
     ]
-    return [*impossible, *anomalies.detect_duplicates(entries), *slips, *spikes]
+    return [*impossible, *slips, *spikes]
 
 
 def _screen(history: list[list[float | None]], values: list[float]) -> list[bool]:
@@ -305,7 +346,8 @@ def find_suspects(observations: Sequence[Observation]) -> list[Suspect]:
     if not new:
         return []
     metrics = {o.metric_id: o.metric for o in new}
-    history = _history(new, metrics)
+    history = _history(new)
+    empty = _SeriesHistory([], {})
     per_series: dict[SeriesKey, list[Observation]] = defaultdict(list)
     for obs in new:
         per_series[_series_key(obs)].append(obs)
@@ -319,11 +361,10 @@ def find_suspects(observations: Sequence[Observation]) -> list[Suspect]:
         single: list[SeriesKey] = []
         for key in keys:
             batch = per_series[key]
-            periods = {period for period, _ in history.get(key, ())}
             values = [quality_number(o.value) for o in batch]
             if (
                 len(batch) > 1
-                or any(o.period_start in periods for o in batch)
+                or history.get(key, empty).same_period
                 or any(v is None for v in values)
                 or anomalies.detect_impossible([(None, v) for v in values], rng)
             ):
@@ -331,28 +372,46 @@ def find_suspects(observations: Sequence[Observation]) -> list[Suspect]:
             else:
                 single.append(key)
         flags = _screen(
-            [[v for _, v in history.get(k, ())] for k in single],
+            [[v for _, v in history.get(k, empty).values] for k in single],
             [quality_number(per_series[k][0].value) or 0.0 for k in single],
         )
         judge.extend(k for k, flagged in zip(single, flags, strict=True) if flagged)
         for key in judge:
-            suspects.extend(_judge(key, history.get(key, []), per_series[key], rng))
+            suspects.extend(_judge(key, history.get(key, empty), per_series[key], rng))
     return suspects
 
 
 def _judge(
     key: SeriesKey,
-    history: list[tuple[datetime.date, float | None]],
+    history: _SeriesHistory,
     batch: list[Observation],
     rng: anomalies.HardRange,
 ) -> list[Suspect]:
-    entries: list[tuple[Hashable, Any]] = [((*key, p), v) for p, v in history]
+    entries: list[tuple[Hashable, Any]] = [((*key, p), v) for p, v in history.values]
     offset = len(entries)
-    entries += [((*key, o.period_start), quality_number(o.value)) for o in batch]
+    new_entries = [((*key, o.period_start), quality_number(o.value)) for o in batch]
+    entries += new_entries
     per_obs: dict[int, list[anomalies.Finding]] = defaultdict(list)
     for finding in _exact(entries, rng):
         if finding.index >= offset:
             per_obs[finding.index - offset].append(finding)
+    # Duplicates: a period already recorded (under any methodology), or twice
+    # in this batch.
+    for position, (entry_key, number) in enumerate(new_entries):
+        period = batch[position].period_start
+        if period in history.same_period:
+            same = history.same_period[period] == number
+            per_obs[position].append(
+                anomalies.Finding(
+                    "duplicate",
+                    position,
+                    entry_key,
+                    number,
+                    "repeats the value" if same else "conflicts with the value",
+                )
+            )
+    for finding in anomalies.detect_duplicates(new_entries):
+        per_obs[finding.index].append(finding)
     suspects = []
     for position, found in sorted(per_obs.items()):
         found.sort(key=lambda f: _SEVERITY.index(f.kind))

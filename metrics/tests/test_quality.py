@@ -391,3 +391,25 @@ def test_metric_model_has_the_fields_the_hook_needs():
         "value_sealed",
     } <= names
     assert Metric.Frequency.values == ["daily", "weekly", "monthly", "quarterly"]
+
+
+def test_values_after_a_methodology_change_are_judged_against_the_new_methodology(
+    org, cat
+):
+    record(org, calls_rows(org, NORMAL))
+    request = services.change_request_create(
+        actor=org.users["hr"],
+        metric=cat.calls,
+        changes={"calculation": "count of connected calls only"},
+        reason="count connected calls",
+    )
+    services.change_request_decide(
+        actor=org.users["steward"], change_request=request, approve=True
+    )
+    # About a tenth of the old level: a slip or spike against v1, but the
+    # process changed; nothing under v2 to compare with yet.
+    new = record(org, calls_rows(org, [12, 13, 11], start=12))
+    assert {o.status for o in new} == {Observation.Status.VALID}
+    # A period already recorded under v1 is still a duplicate.
+    (again,) = record(org, calls_rows(org, [12], start=3))
+    assert again.quality_issues.get().kind == DataQualityIssue.Kind.DUPLICATE

@@ -348,7 +348,7 @@ def flag_stale_and_orphaned(
         reasons = []
         if found["stale"] and metric.stale_since is None:
             metric.stale_since = now
-            changes["stale"].append(metric.key)
+            changes["newly_stale"].append(metric.key)
             reasons.append(
                 f"stale: no valid data since {found['last_period_end'] or 'activation'}"
                 f" (due by {found['due']})"
@@ -359,7 +359,7 @@ def flag_stale_and_orphaned(
             reasons.append("no longer stale")
         if found["orphaned"] and metric.orphaned_since is None:
             metric.orphaned_since = now
-            changes["orphaned"].append(metric.key)
+            changes["newly_orphaned"].append(metric.key)
             reasons.append("orphaned: the owner has left")
         elif not found["orphaned"] and metric.orphaned_since is not None:
             metric.orphaned_since = None

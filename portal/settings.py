@@ -274,16 +274,31 @@ if Q_SYNC:
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Views name their own authentication (tokens for ingestion, sessions for
+    # staff reads); this default only covers views that don't.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only: the browsable API renders inline scripts the CSP refuses.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Throttles key on the token or the account (metrics.api.throttling), and
+    # on the client address only behind NUM_PROXIES trusted proxies.
+    "DEFAULT_THROTTLE_RATES": {
+        "api_token": env.str("API_TOKEN_RATE", default="600/min"),
+        "api_user": env.str("API_USER_RATE", default="120/min"),
+    },
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Performance Governance Portal API",
+    "DESCRIPTION": "Ingestion for integrations (one token per data source) and "
+    "scoped, masked reads for staff. See docs/api.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
 }
 
 # django-import-export: view-only staff must never import.

@@ -36,4 +36,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("me/", include("governance.urls")),
+    path("api/v1/", include("metrics.api.urls")),
 ]

@@ -24,6 +24,7 @@ BENCHMARKS = [
     ("bench_people.py", True),
     ("bench_spc.py", False),
     ("bench_reports.py", False),
+    ("bench_ingest.py", True),
 ]
 
 

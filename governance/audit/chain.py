@@ -68,6 +68,28 @@ def _row_hash(columns: Sequence[str], row: Sequence[Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_PASS = frozenset({str, int, type(None)})
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _row_hasher(columns: Sequence[str]) -> Any:
+    """``_row_hash`` for many rows of one result: the same canonical text
+    (pairs sorted by column name, which is unique), the order computed once."""
+    order = sorted(range(len(columns)), key=columns.__getitem__)
+    names = [columns[i] for i in order]
+
+    def hash_row(row: Sequence[Any]) -> str:
+        pairs = []
+        for name, i in zip(names, order, strict=True):
+            value = row[i]
+            if value.__class__ not in _PASS:
+                value = _norm(value)
+            pairs.append((name, value))
+        return hashlib.sha256(_encode(pairs).encode()).hexdigest()
+
+    return hash_row
+
+
 def link_hash(prev: str, table: str, row_id: str, row_hash: str) -> str:
     return hashlib.sha256(f"{prev}|{table}|{row_id}|{row_hash}".encode()).hexdigest()
 
@@ -81,17 +103,27 @@ def read_row_hashes(table: str, ids: Sequence[Any]) -> dict[str, str]:
     pk = _CHAINED_TABLES[table]
     hashes: dict[str, str] = {}
     with connection.cursor() as cursor:
-        for start in range(0, len(ids), _BATCH):
-            chunk = list(ids[start : start + _BATCH])
-            placeholders = ", ".join(["%s"] * len(chunk))
-            cursor.execute(
-                f"SELECT * FROM {_quote(table)} WHERE {_quote(pk)} IN ({placeholders})",
-                chunk,
-            )
+        if connection.vendor == "postgresql":
+            chunks = [list(ids)]
+        else:
+            chunks = [list(ids[s : s + _BATCH]) for s in range(0, len(ids), _BATCH)]
+        for chunk in chunks:
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"SELECT * FROM {_quote(table)} WHERE {_quote(pk)} = ANY(%s)",
+                    [chunk],
+                )
+            else:
+                placeholders = ", ".join(["%s"] * len(chunk))
+                cursor.execute(
+                    f"SELECT * FROM {_quote(table)} WHERE {_quote(pk)} IN ({placeholders})",
+                    chunk,
+                )
             columns = [col[0] for col in cursor.description]
             pk_index = columns.index(pk)
+            hash_row = _row_hasher(columns)
             for row in cursor.fetchall():
-                hashes[str(row[pk_index])] = _row_hash(columns, row)
+                hashes[str(row[pk_index])] = hash_row(row)
     return hashes
 
 
@@ -125,7 +157,13 @@ def append(table: str, ids: Sequence[Any]) -> None:
                 seq=seq, table=table, row_id=key, row_hash=row_hash, link_hash=prev
             )
         )
-    AuditLink.objects.bulk_create(links, batch_size=_BATCH)
+    from governance import bulk
+
+    bulk.insert_rows(
+        AuditLink._meta.db_table,
+        ["seq", "table", "row_id", "row_hash", "link_hash"],
+        [(k.seq, k.table, k.row_id, k.row_hash, k.link_hash) for k in links],
+    )
     head.seq, head.link_hash = seq, prev
     head.save(update_fields=["seq", "link_hash"])
 

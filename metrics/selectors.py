@@ -157,8 +157,8 @@ class Subject:
 def subjects_of(metric: Metric, viewer: Any) -> list[Subject]:
     """Subjects with current values of ``metric`` that the viewer may see."""
     rows = (
-        Observation.objects.visible_to(viewer, "view")
-        .current()
+        Observation.objects.current()
+        .visible_to(viewer, "view")
         .filter(metric=metric)
         .values_list("person_id", "person__employee_id", "team_id", "team__name")
         .distinct()
@@ -238,8 +238,8 @@ def series(metric: Metric, *, viewer: Any, subject: Subject | None = None) -> Se
     """
     result = Series(metric=metric, subject=subject)
     observations = list(
-        Observation.objects.visible_to(viewer, "view")
-        .current()
+        Observation.objects.current()
+        .visible_to(viewer, "view")
         .filter(_subject_filter(subject), metric=metric)
         .order_by("period_start", "id")
         .only(
@@ -370,7 +370,7 @@ def control_chart(
     points = [p for p in data.points if p.value is not None]
     if len(points) < 2:
         return None
-    values = [p.value for p in points]  # type: ignore[misc]
+    values = [float(p.value) for p in points if p.value is not None]
     base = min(len(values), baseline or BASELINE_POINTS)
     chart = spc.xmr_chart(values, baseline=max(base, 2), rules=rules)
     signals: dict[int, list[str]] = defaultdict(list)
@@ -454,8 +454,8 @@ def exception_report(
     if not by_id or not permissions.has_model_perm(viewer, Observation, "view"):
         return report
     query = (
-        Observation.objects.visible_to(viewer, "view")
-        .current()
+        Observation.objects.current()
+        .visible_to(viewer, "view")
         .filter(metric_id__in=list(by_id))
         .order_by("metric_id", "person_id", "team_id", "period_start", "id")
         .values_list(
@@ -507,22 +507,24 @@ def exception_report(
         tail = min(n, _RULE_WINDOW)
         wanted = sorted(set(range(base)) | set(range(n - tail, n)))
         subject = key[1] or store.ORGANISATION_SUBJECT
-        values: dict[int, float | None] = {}
+        values: dict[int, float] = {}
         for i in wanted:
             _, _, _, plain, sealed = rows[i]
-            values[i] = (
+            number = (
                 open_value(subject, sealed) if sealed is not None else _number(plain)
             )
-        if any(v is None for v in values.values()):
-            continue  # an erased subject: nothing to judge
-        shapes[(base, tail)].append(
-            (
-                key,
-                [values[i] for i in range(base)]
-                + [values[i] for i in range(n - tail, n)],  # type: ignore[misc]
-                rows,
+            if number is None:
+                break  # an erased subject: nothing to judge
+            values[i] = number
+        else:
+            shapes[(base, tail)].append(
+                (
+                    key,
+                    [values[i] for i in range(base)]
+                    + [values[i] for i in range(n - tail, n)],
+                    rows,
+                )
             )
-        )
     restricted: list[Metric] = []
     for (base, _tail), members in shapes.items():
         grid = np.asarray([m[1] for m in members], dtype=np.float64)
@@ -672,8 +674,9 @@ def alignment_tree(viewer: Any) -> AlignmentTree:
     unlinked = []
     visible_objectives = {o.pk for o in objectives}
     for node in outcomes.values():
-        if node.metric.objective_id in visible_objectives:
-            by_objective[node.metric.objective_id].append(node)
+        objective_id = node.metric.objective_id
+        if objective_id is not None and objective_id in visible_objectives:
+            by_objective[objective_id].append(node)
         else:  # no objective, or one the viewer can't see
             unlinked.append(node)
     return AlignmentTree(

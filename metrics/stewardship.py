@@ -30,6 +30,7 @@ ends; each change is recorded, and the steward is mailed after commit.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -391,8 +392,7 @@ def flag_stale_and_orphaned(
         data=summary,
     )
     for address, lines in notify.items():
-        body = sorted(set(lines))
-        transaction.on_commit(lambda a=address, b=body: _mail(a, b))
+        transaction.on_commit(functools.partial(_mail, address, sorted(set(lines))))
     return summary
 
 

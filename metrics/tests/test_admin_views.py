@@ -457,3 +457,28 @@ def test_a_new_person_of_team_b_adds_nothing_to_a_team_a_manager(client, data):
     client.force_login(data.users["manager"])
     url = chart_url(data.cat.calls, f"person:{newcomer.pk}")
     assert client.get(url).status_code == 404
+
+
+# -- in a real browser, under the production CSP -------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_pages_render_in_chromium_without_csp_violations(browser_page, data):
+    browser_page.login("hr", next="/admin/")
+    browser_page.goto(chart_url(data.cat.calls, person_param(data, "member_a")))
+    chart = browser_page.locator("svg.control-chart")
+    assert chart.is_visible()
+    box = chart.bounding_box()
+    assert box["width"] > 300 and box["height"] > 150
+    assert browser_page.locator("svg.control-chart circle.signal").count() == 1
+    # The series picker works without JavaScript: a plain GET form.
+    browser_page.select_option("#id_rules", "western-electric")
+    with browser_page.expect_navigation():
+        browser_page.click("form.chart-options input[type=submit]")
+    assert "rules=western-electric" in browser_page.page.url
+    assert "we-1" in browser_page.locator("#signals").inner_text()
+    for name in ("exceptions", "alignment", "portfolio", "lineage", "freshness"):
+        browser_page.goto(reverse(f"admin:metrics_metric_{name}"))
+        assert browser_page.locator("#content-main").is_visible(), name
+    browser_page.assert_clean()

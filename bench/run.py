@@ -25,6 +25,7 @@ BENCHMARKS = [
     ("bench_spc.py", False),
     ("bench_reports.py", False),
     ("bench_ingest.py", True),
+    ("bench_changelist.py", True),
 ]
 
 

@@ -175,14 +175,20 @@ def _history(new: Sequence[Observation]) -> dict[SeriesKey, _SeriesHistory]:
             "value_sealed",
         )
     )
-    # Person ids as the driver returns them (a UUID, or its hex on SQLite).
-    person_of = {}
-    for person in people:
-        person_of[person] = person
-        person_of[person.hex] = person
-        person_of[str(person)] = person
-    same: dict[SeriesKey, list[tuple[datetime.date, Any, Any]]] = defaultdict(list)
-    clash: dict[SeriesKey, list[tuple[datetime.date, Any, Any]]] = defaultdict(list)
+    # Series by the driver's own values (a person id is a UUID, or its hex on
+    # SQLite; dates may be ISO text), so the loop hashes no UUIDs or dates.
+    index: dict[tuple[Any, Any, Any], int] = {}
+    order = list(series)
+    for n, (metric_id, person, team_id) in enumerate(order):
+        for raw in (person, person.hex, str(person)) if person else (None,):
+            index[(metric_id, raw, team_id)] = n
+    wanted_periods: list[set[Any]] = [set() for _ in order]
+    for n, key in enumerate(order):
+        for day in periods[key]:
+            wanted_periods[n].update((day, day.isoformat()))
+    current_versions = {m: frozenset(v) for m, v in versions.items()}
+    same: list[list[tuple[Any, Any, Any]]] = [[] for _ in order]
+    clash: list[list[tuple[Any, Any, Any]]] = [[] for _ in order]
     for (
         pk,
         metric_id,
@@ -193,15 +199,13 @@ def _history(new: Sequence[Observation]) -> dict[SeriesKey, _SeriesHistory]:
         plain,
         sealed,
     ) in selectors.raw_rows(query):
-        person = person_of.get(person_id) if person_id is not None else None
-        key = (metric_id, person, team_id)
-        if key not in series or pk in new_ids:
+        n = index.get((metric_id, person_id, team_id))
+        if n is None or pk in new_ids:
             continue
-        start = _as_date(start)
-        if version in versions[metric_id]:
-            same[key].append((start, plain, sealed))
-        if start in periods[key]:
-            clash[key].append((start, plain, sealed))
+        if version in current_versions[metric_id]:
+            same[n].append((start, plain, sealed))
+        if start in wanted_periods[n]:
+            clash[n].append((_as_date(start), plain, sealed))
     keys: dict[Any, Any] = {}
     seen_key_maps: set[int] = set()
     for obs in new:  # the batch's observations share one key map: merge it once
@@ -209,35 +213,33 @@ def _history(new: Sequence[Observation]) -> dict[SeriesKey, _SeriesHistory]:
         if held and id(held) not in seen_key_maps:
             seen_key_maps.add(id(held))
             keys.update(held)
-    recent = {key: points[-HISTORY_POINTS:] for key, points in same.items()}
+    recent = [points[-HISTORY_POINTS:] for points in same]
     wanted = {
-        key[1] or store.ORGANISATION_SUBJECT
-        for group in (recent, clash)
-        for key, points in group.items()
-        if any(sealed is not None for _, _, sealed in points)
+        order[n][1] or store.ORGANISATION_SUBJECT
+        for n in range(len(order))
+        if any(sealed is not None for _, _, sealed in (*recent[n], *clash[n]))
     }
     missing = wanted - set(keys)
     if missing:
         keys.update(store.keys_for(missing))
-    open_value = selectors.sealed_opener(keys)
+    result: dict[SeriesKey, _SeriesHistory] = {}
+    for n, key in enumerate(order):
+        if not recent[n] and not clash[n]:
+            continue
+        open_value = selectors.series_opener(keys, key[1] or store.ORGANISATION_SUBJECT)
 
-    def value(key: SeriesKey, plain: Any, sealed: Any) -> float | None:
-        if sealed is not None:
-            return open_value(key[1] or store.ORGANISATION_SUBJECT, sealed)
-        return None if plain is None else float(plain)
+        def value(
+            plain: Any, sealed: Any, open_value: Any = open_value
+        ) -> float | None:
+            if sealed is not None:
+                return open_value(sealed)
+            return None if plain is None else float(plain)
 
-    return {
-        key: _SeriesHistory(
-            values=[
-                (p, value(key, plain, sealed))
-                for p, plain, sealed in recent.get(key, [])
-            ],
-            same_period={
-                p: value(key, plain, sealed) for p, plain, sealed in clash.get(key, [])
-            },
+        result[key] = _SeriesHistory(
+            values=[(p, value(plain, sealed)) for p, plain, sealed in recent[n]],
+            same_period={p: value(plain, sealed) for p, plain, sealed in clash[n]},
         )
-        for key in set(recent) | set(clash)
-    }
+    return result
 
 
 def _as_date(value: Any) -> datetime.date:

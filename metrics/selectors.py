@@ -58,6 +58,7 @@ __all__ = [
     "parse_subject",
     "sealed_opener",
     "series",
+    "series_opener",
     "stale_and_orphaned",
     "subjects_of",
     "team_portfolio",
@@ -77,28 +78,38 @@ IN_USE = (Metric.Status.ACTIVE, Metric.Status.SUNSET_REVIEW)
 # -- low-level reads ----------------------------------------------------------------
 
 
-def sealed_opener(keys: dict[Any, Any]) -> Any:
-    """``open(subject, token) -> float | None`` for sealed observation values.
+def series_opener(keys: dict[Any, Any], subject: uuid.UUID) -> Any:
+    """``open(token) -> float | None`` for the sealed values of one subject.
 
-    The field's own decryption (same associated data, same keys) without model
-    instances: pages and hooks open thousands of values at once. Erased
-    subjects read as None.
+    The field's own decryption (same associated data, same key) without model
+    instances: pages and hooks open thousands of values at once. An erased
+    subject's values read as None.
     """
+    dek = keys.get(subject)
+    if dek is None or dek is store.ERASED_KEY:
+        return lambda token: None
     sealed_field = Observation._meta.get_field("value_sealed")
-    aad: dict[uuid.UUID, bytes] = {}
+    aad = sealed_field._aad(subject)
 
-    def open_value(subject: uuid.UUID, token: str) -> float | None:
-        dek = keys.get(subject)
-        if dek is None or dek is store.ERASED_KEY:
-            return None
-        data = aad.get(subject)
-        if data is None:
-            data = aad[subject] = sealed_field._aad(subject)
-        raw = open_sealed(dek, token, data)
+    def open_value(token: str) -> float | None:
+        raw = open_sealed(dek, token, aad)
         try:
             return float(raw)  # the plaintext is the decimal's text
         except ValueError:
             return float(sealed_field.decode_plain(raw))
+
+    return open_value
+
+
+def sealed_opener(keys: dict[Any, Any]) -> Any:
+    """``open(subject, token) -> float | None`` for sealed observation values."""
+    openers: dict[uuid.UUID, Any] = {}
+
+    def open_value(subject: uuid.UUID, token: str) -> float | None:
+        opener = openers.get(subject)
+        if opener is None:
+            opener = openers[subject] = series_opener(keys, subject)
+        return opener(token)  # type: ignore[no-any-return]
 
     return open_value
 

@@ -306,6 +306,281 @@ MATRIX: dict[str, dict[str, Expect]] = {
         auditor       denied  denied  denied  denied  denied  n/a     n/a     none
         admin         ok      denied  write   ok      ok      n/a     n/a     all
     """),
+    # Reference data: everyone with the permission sees and edits every row.
+    "metrics.strategicobjective": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            ok      ok      write   denied  ok      gone    ok      all
+        compliance    ok      denied  read    denied  ok      gone    ok      all
+        steward       ok      ok      write   denied  ok      gone    ok      all
+        metric_owner  ok      ok      write   denied  ok      gone    ok      all
+        board         ok      denied  read    denied  ok      gone    ok      all
+        manager       ok      denied  read    denied  ok      gone    ok      all
+        auditor       ok      denied  read    denied  ok      gone    ok      all
+        admin         ok      ok      write   ok      ok      gone    ok      all
+    """),
+    "metrics.datasource": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            ok      ok      write   denied  ok      gone    ok      all
+        compliance    ok      denied  read    denied  ok      gone    ok      all
+        steward       ok      denied  read    denied  ok      gone    ok      all
+        metric_owner  ok      denied  read    denied  ok      gone    ok      all
+        board         ok      denied  read    denied  ok      gone    ok      all
+        manager       ok      denied  read    denied  ok      gone    ok      all
+        auditor       ok      denied  read    denied  ok      gone    ok      all
+        admin         ok      ok      write   ok      ok      gone    ok      all
+    """),
+    # The catalogue: every definition is readable by whoever may view metrics;
+    # editing is scoped (org roles, the owner, the steward). Metrics are retired, never deleted.
+    "metrics.metric": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            ok      ok      write   denied  ok      gone    ok      all
+        compliance    ok      denied  read    denied  ok      gone    ok      all
+        steward       ok      ok      write   denied  ok      gone    ok      all
+        metric_owner  ok      ok      read    denied  ok      gone    ok      all
+        board         ok      denied  read    denied  ok      gone    ok      all
+        manager       ok      denied  read    denied  ok      gone    ok      all
+        auditor       ok      denied  read    denied  ok      gone    ok      all
+        admin         ok      ok      write   denied  ok      gone    ok      all
+    """),
+    "metrics.metrictarget": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            ok      ok      write   denied  ok      gone    n/a     all
+        compliance    ok      denied  read    denied  ok      gone    n/a     all
+        steward       ok      ok      write   denied  ok      gone    n/a     all
+        metric_owner  ok      ok      read    denied  ok      gone    n/a     all
+        board         ok      denied  read    denied  ok      gone    n/a     all
+        manager       ok      denied  read    denied  ok      gone    n/a     all
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      ok      write   ok      ok      gone    n/a     all
+    """),
+    "metrics.metricconflict": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            ok      ok      write   denied  ok      gone    n/a     all
+        compliance    ok      denied  read    denied  ok      gone    n/a     all
+        steward       ok      ok      write   denied  ok      gone    n/a     all
+        metric_owner  ok      ok      write   denied  ok      gone    n/a     all
+        board         denied  denied  denied  denied  denied  gone    n/a     none
+        manager       ok      denied  read    denied  ok      gone    n/a     all
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      ok      write   ok      ok      gone    n/a     all
+    """),
+    "metrics.transformationstep": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            ok      ok      write   denied  ok      gone    n/a     all
+        compliance    ok      denied  read    denied  ok      gone    n/a     all
+        steward       ok      ok      write   denied  ok      gone    n/a     all
+        metric_owner  ok      ok      read    denied  ok      gone    n/a     all
+        board         denied  denied  denied  denied  denied  gone    n/a     none
+        manager       ok      denied  read    denied  ok      gone    n/a     all
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      ok      write   ok      ok      gone    n/a     all
+    """),
+    # Append-only: written by approved change requests and activation.
+    "metrics.methodologyversion": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            ok      denied  read    denied  ok      gone    n/a     all
+        compliance    ok      denied  read    denied  ok      gone    n/a     all
+        steward       ok      denied  read    denied  ok      gone    n/a     all
+        metric_owner  ok      denied  read    denied  ok      gone    n/a     all
+        board         ok      denied  read    denied  ok      gone    n/a     all
+        manager       ok      denied  read    denied  ok      gone    n/a     all
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      denied  read    denied  ok      gone    n/a     all
+    """),
+    # Filed through the service, decided by actions (steward): never edited.
+    "metrics.changerequest": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            ok      ok      read    denied  ok      gone    ok      all
+        compliance    ok      denied  read    denied  ok      gone    ok      all
+        steward       ok      ok      read    denied  ok      gone    ok      all
+        metric_owner  ok      ok      read    denied  ok      gone    ok      all
+        board         denied  denied  denied  denied  denied  gone    denied  none
+        manager       ok      denied  read    denied  ok      gone    ok      all
+        auditor       ok      denied  read    denied  ok      gone    ok      all
+        admin         ok      ok      read    denied  ok      gone    ok      all
+    """),
+    "metrics.stewardshipdispute": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            ok      ok      read    denied  ok      gone    n/a     all
+        compliance    ok      denied  write   denied  ok      gone    n/a     all
+        steward       ok      ok      write   denied  ok      gone    n/a     all
+        metric_owner  ok      denied  read    denied  ok      gone    n/a     all
+        board         denied  denied  denied  denied  denied  gone    n/a     none
+        manager       ok      denied  read    denied  ok      gone    n/a     all
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      ok      write   ok      ok      gone    n/a     all
+    """),
+    "metrics.fieldname": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            ok      ok      write   denied  ok      gone    ok      all
+        compliance    ok      denied  read    denied  ok      gone    ok      all
+        steward       ok      denied  read    denied  ok      gone    ok      all
+        metric_owner  ok      denied  read    denied  ok      gone    ok      all
+        board         denied  denied  denied  denied  denied  gone    denied  none
+        manager       ok      denied  read    denied  ok      gone    ok      all
+        auditor       ok      denied  read    denied  ok      gone    ok      all
+        admin         ok      ok      write   ok      ok      gone    ok      all
+    """),
+    "metrics.fieldalias": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            ok      ok      write   denied  ok      gone    n/a     all
+        compliance    ok      denied  read    denied  ok      gone    n/a     all
+        steward       ok      denied  read    denied  ok      gone    n/a     all
+        metric_owner  ok      denied  read    denied  ok      gone    n/a     all
+        board         denied  denied  denied  denied  denied  gone    n/a     none
+        manager       ok      denied  read    denied  ok      gone    n/a     all
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      ok      write   ok      ok      gone    n/a     all
+    """),
+    # Captured and corrected (superseded) through the service; never deleted.
+    "metrics.observation": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            ok      ok      write   denied  ok      gone    ok      all
+        compliance    ok      denied  read    denied  ok      gone    ok      all
+        steward       ok      ok      write   denied  ok      gone    ok      department
+        metric_owner  ok      ok      gone    denied  gone    gone    ok      none
+        board         denied  denied  denied  denied  denied  gone    denied  none
+        manager       ok      denied  read    denied  ok      gone    ok      teams
+        auditor       ok      denied  read    denied  ok      gone    ok      all
+        admin         ok      ok      write   denied  ok      gone    ok      all
+    """),
+    # Read-only records; stewards decide them (metrics.quality).
+    "metrics.dataqualityissue": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            ok      denied  read    denied  ok      gone    n/a     all
+        compliance    ok      denied  read    denied  ok      gone    n/a     all
+        steward       ok      denied  read    denied  ok      gone    n/a     department
+        metric_owner  ok      denied  gone    denied  gone    gone    n/a     none
+        board         denied  denied  denied  denied  denied  gone    n/a     none
+        manager       ok      denied  read    denied  ok      gone    n/a     teams
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      denied  read    denied  ok      gone    n/a     all
+    """),
+    "metrics.annotation": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            ok      denied  read    denied  ok      gone    n/a     all
+        compliance    ok      denied  read    denied  ok      gone    n/a     all
+        steward       ok      denied  read    denied  ok      gone    n/a     department
+        metric_owner  ok      denied  gone    denied  gone    gone    n/a     none
+        board         denied  denied  denied  denied  denied  gone    n/a     none
+        manager       ok      denied  read    denied  ok      gone    n/a     teams
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      denied  read    denied  ok      gone    n/a     all
+    """),
+    "metrics.peerfeedback": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            ok      ok      write   denied  ok      gone    n/a     all
+        compliance    ok      denied  read    denied  ok      gone    n/a     all
+        steward       denied  denied  denied  denied  denied  gone    n/a     none
+        metric_owner  denied  denied  denied  denied  denied  gone    n/a     none
+        board         denied  denied  denied  denied  denied  gone    n/a     none
+        manager       ok      denied  read    denied  ok      gone    n/a     teams
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      ok      write   ok      ok      gone    n/a     all
+    """),
+    "metrics.stakeholderfeedback": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            ok      ok      read    denied  ok      gone    n/a     all
+        compliance    ok      denied  read    denied  ok      gone    n/a     all
+        steward       denied  denied  denied  denied  denied  gone    n/a     none
+        metric_owner  denied  denied  denied  denied  denied  gone    n/a     none
+        board         denied  denied  denied  denied  denied  gone    n/a     none
+        manager       ok      denied  read    denied  ok      gone    n/a     teams
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      ok      write   ok      ok      gone    n/a     all
+    """),
+    "metrics.evaluation": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            ok      ok      write   denied  ok      gone    n/a     all
+        compliance    ok      denied  read    denied  ok      gone    n/a     all
+        steward       denied  denied  denied  denied  denied  gone    n/a     none
+        metric_owner  denied  denied  denied  denied  denied  gone    n/a     none
+        board         denied  denied  denied  denied  denied  gone    n/a     none
+        manager       ok      denied  read    denied  ok      gone    n/a     teams
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      ok      write   ok      ok      gone    n/a     all
+    """),
+    # Issued (secret shown once) and revoked through metrics.tokens; never edited.
+    "metrics.apitoken": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            ok      ok      read    denied  ok      gone    ok      all
+        compliance    denied  denied  denied  denied  denied  gone    denied  none
+        steward       denied  denied  denied  denied  denied  gone    denied  none
+        metric_owner  denied  denied  denied  denied  denied  gone    denied  none
+        board         denied  denied  denied  denied  denied  gone    denied  none
+        manager       denied  denied  denied  denied  denied  gone    denied  none
+        auditor       denied  denied  denied  denied  denied  gone    denied  none
+        admin         ok      ok      read    denied  ok      gone    ok      all
+    """),
+    # No role holds a permission on it (superuser only).
+    "metrics.idempotencyrecord": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            denied  denied  denied  denied  denied  gone    n/a     none
+        compliance    denied  denied  denied  denied  denied  gone    n/a     none
+        steward       denied  denied  denied  denied  denied  gone    n/a     none
+        metric_owner  denied  denied  denied  denied  denied  gone    n/a     none
+        board         denied  denied  denied  denied  denied  gone    n/a     none
+        manager       denied  denied  denied  denied  denied  gone    n/a     none
+        auditor       denied  denied  denied  denied  denied  gone    n/a     none
+        admin         ok      denied  read    denied  ok      gone    n/a     all
+    """),
 }
 # fmt: on
 
@@ -323,7 +598,41 @@ def _memberships_of_sales_teams(org: Any) -> Iterable[Any]:
     return Membership.objects.filter(team__in=[org.team_a, org.team_a1])
 
 
+def _sample_metrics_rows(label: str, **lookups: Any) -> Callable[[Any], Iterable[Any]]:
+    def rows(org: Any) -> Iterable[Any]:
+        return apps.get_model(label)._base_manager.filter(**lookups)
+
+    return rows
+
+
+def _about_member_a1(label: str, field: str) -> Callable[[Any], Iterable[Any]]:
+    return lambda org: apps.get_model(label)._base_manager.filter(
+        **{field: org.people["member_a1"]}
+    )
+
+
 SCOPED_ROWS: dict[str, dict[str, Callable[[Any], Iterable[Any]]]] = {
+    # The sample metrics are Sales metrics stewarded by steward_sales; their
+    # observations are about member_a1 (Team A1) and Team B.
+    "metrics.observation": {
+        "department": _sample_metrics_rows("metrics.observation"),
+        "teams": _about_member_a1("metrics.observation", "person"),
+    },
+    "metrics.dataqualityissue": {
+        "department": _sample_metrics_rows("metrics.dataqualityissue"),
+        "teams": _about_member_a1("metrics.dataqualityissue", "observation__person"),
+    },
+    "metrics.annotation": {
+        "department": _sample_metrics_rows("metrics.annotation"),
+        "teams": _about_member_a1("metrics.annotation", "observation__person"),
+    },
+    "metrics.peerfeedback": {
+        "teams": _about_member_a1("metrics.peerfeedback", "subject")
+    },
+    "metrics.stakeholderfeedback": {
+        "teams": _about_member_a1("metrics.stakeholderfeedback", "person")
+    },
+    "metrics.evaluation": {"teams": _about_member_a1("metrics.evaluation", "person")},
     "governance.person": {
         # Sales: the steward's department.
         "department": _people("manager_a", "member_a", "member_a1", "steward_sales"),
@@ -413,6 +722,138 @@ def _sample_auditevent(org: Any) -> None:
     events.record("test.sample", object_type="test", object_id="1")
 
 
+def _sample_metrics(org: Any) -> None:
+    """One world of metrics rows (built once, whichever label asks first): the
+    catalogue, two observations (member_a1 of Team A1; Team B) and everything
+    hanging off them, qualitative inputs about member_a1 and member_b, a token."""
+    from decimal import Decimal
+
+    from governance.services import save_governed
+    from metrics import services as metric_services
+    from metrics.models import (
+        Annotation,
+        ApiToken,
+        DataQualityIssue,
+        Evaluation,
+        FieldAlias,
+        FieldName,
+        IdempotencyRecord,
+        Metric,
+        MetricConflict,
+        MetricTarget,
+        PeerFeedback,
+        StakeholderFeedback,
+        StewardshipDispute,
+        TransformationStep,
+    )
+    from metrics.testing import build_catalogue
+
+    if Metric.objects.exists():
+        return
+    now = timezone.now()
+    cat = build_catalogue(org)
+    individual, team = metric_services.record_observations(
+        actor=None,
+        rows=[
+            {
+                "metric": cat.calls.key,
+                "employee_id": org.people["member_a1"].employee_id,
+                "period_start": "2026-03-01",
+                "value": "120",
+            },
+            {
+                "metric": cat.resolution.key,
+                "team": "Team B",
+                "period_start": "2026-03-01",
+                "value": "80",
+            },
+        ],
+    )
+    MetricTarget.objects.create(metric=cat.calls, target=Decimal("150"))
+    MetricConflict.objects.create(
+        metric_a=cat.calls, metric_b=cat.resolution, description="quota vs quality"
+    )
+    TransformationStep.objects.create(metric=cat.calls, source=cat.manual)
+    metric_services.change_request_create(
+        actor=None, metric=cat.calls, changes={"unit": "dials"}, reason="CRM wording"
+    )
+    dispute = StewardshipDispute.objects.create(
+        title="Two call counts", description="x"
+    )
+    dispute.metrics.set([cat.calls])
+    field = FieldName.objects.create(name="employee_id", definition="Employee id")
+    FieldAlias.objects.create(field=field, system="jira", alias="assignee")
+    for obs in (individual, team):
+        DataQualityIssue.objects.create(
+            observation=obs, kind="spike", detail="z = 9", detected_at=now
+        )
+        save_governed(
+            Annotation(
+                observation=obs, kind="real_shift", text="noted", created_at=now
+            ),
+            actor=None,
+            reason="sample",
+        )
+    for subject, other, stakeholder in (
+        ("member_a1", "member_a", "Client X"),
+        ("member_b", "manager_b", "Client Y"),
+    ):
+        person, reviewer = org.people[subject], org.people[other]
+        save_governed(
+            PeerFeedback(
+                subject=person,
+                reviewer=reviewer,
+                cycle="2026-H1",
+                rating=4,
+                text="helpful",
+                submitted_at=now,
+            ),
+            actor=None,
+            reason="sample",
+        )
+        save_governed(
+            StakeholderFeedback(
+                person=person,
+                stakeholder=stakeholder,
+                period_start=datetime.date(2026, 3, 1),
+                rating=4,
+                text="responsive",
+            ),
+            actor=None,
+            reason="sample",
+        )
+        save_governed(
+            Evaluation(
+                person=person,
+                evaluator=reviewer,
+                period_start=datetime.date(2026, 1, 1),
+                period_end=datetime.date(2026, 6, 30),
+                weights={"quantitative": 1},
+                components={},
+                score=Decimal("3.5"),
+                rationale="steady",
+            ),
+            actor=None,
+            reason="sample",
+        )
+    token = ApiToken.objects.create(
+        name="Jira sync",
+        source=cat.jira,
+        prefix="abcd2345",
+        secret_hash="0" * 64,
+        created_at=now,
+        expires_at=now + datetime.timedelta(days=30),
+    )
+    IdempotencyRecord.objects.create(
+        token=token,
+        key="batch-1",
+        request_hash="0" * 64,
+        status_code=201,
+        response={},
+        created_at=now,
+    )
+
+
 SAMPLES: dict[str, Callable[[Any], Any]] = {
     "account.emailaddress": _sample_emailaddress,
     "socialaccount.socialaccount": _sample_socialaccount,
@@ -421,6 +862,30 @@ SAMPLES: dict[str, Callable[[Any], Any]] = {
     "django_q.failure": _sample_task(False),
     "django_q.ormq": _sample_ormq,
     "governance.auditevent": _sample_auditevent,
+    **dict.fromkeys(
+        (
+            "metrics.strategicobjective",
+            "metrics.datasource",
+            "metrics.metric",
+            "metrics.metrictarget",
+            "metrics.metricconflict",
+            "metrics.transformationstep",
+            "metrics.methodologyversion",
+            "metrics.changerequest",
+            "metrics.stewardshipdispute",
+            "metrics.fieldname",
+            "metrics.fieldalias",
+            "metrics.observation",
+            "metrics.dataqualityissue",
+            "metrics.annotation",
+            "metrics.peerfeedback",
+            "metrics.stakeholderfeedback",
+            "metrics.evaluation",
+            "metrics.apitoken",
+            "metrics.idempotencyrecord",
+        ),
+        _sample_metrics,
+    ),
 }
 
 

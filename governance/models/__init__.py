@@ -3,6 +3,8 @@
 from governance.permissions import register_object_permission_models
 
 from .audit import AuditEvent, AuditHead, AuditLink
+from .board import Ballot, ImpactAssessment, Proposal, Vote
+from .consent import ConsentPurpose, ConsentRecord
 from .keys import DataKey
 from .people import (
     Department,
@@ -23,13 +25,19 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "AuditLink",
+    "Ballot",
+    "ConsentPurpose",
+    "ConsentRecord",
     "DataKey",
     "Department",
+    "ImpactAssessment",
     "Jurisdiction",
     "Membership",
     "Person",
     "PersonGroupObjectPermission",
     "PersonUserObjectPermission",
+    "Proposal",
     "Team",
     "User",
+    "Vote",
 ]

@@ -246,6 +246,16 @@ class Metric(models.Model):
     non_punitive = models.BooleanField(
         default=False, help_text="May appear on a public team scoreboard (M5.6)."
     )
+    consent_purpose = models.ForeignKey(
+        "governance.ConsentPurpose",
+        to_field="code",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="metrics",
+        help_text="What people consent to for individual-level tracking (M8.3); "
+        "empty means “performance_tracking”.",
+    )
     stale_since = models.DateTimeField(null=True, blank=True, editable=False)
     orphaned_since = models.DateTimeField(null=True, blank=True, editable=False)
     history = GovernedHistoricalRecords()

@@ -135,3 +135,9 @@ class MetricsConfig(AppConfig):
             "metrics.tasks.flag_stale_and_orphaned",
             "D",
         )
+
+        # Consent (M8.3) and review board (M8.4): capture/activation guards,
+        # approval revocation on governed edits, the board's subject provider.
+        from metrics import governance_links
+
+        governance_links.register()

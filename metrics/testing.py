@@ -20,7 +20,10 @@ class Catalogue:
     draft: Metric  # individual, draft
 
 
-def build_catalogue(org: Org) -> Catalogue:
+def build_catalogue(org: Org, *, consent: bool = True) -> Catalogue:
+    """The catalogue below. With ``consent`` (the default), everyone in the org
+    whose jurisdiction requires it has consented to individual tracking
+    (M8.3), so capture tests aren't refused by the consent guard."""
     objective = StrategicObjective.objects.create(code="cx", title="Delight customers")
     manual = DataSource.objects.create(
         code="manual", name="Manual entry", system="manual", documented=True
@@ -87,4 +90,15 @@ def build_catalogue(org: Org) -> Catalogue:
         services.metric_transition(
             actor=None, metric=metric, status="active", reason="approved for use"
         )
+    if consent:
+        from governance import consent as consents
+
+        for person in org.people.values():
+            if person.jurisdiction.consent_required:
+                consents.give_consent(
+                    actor=None,
+                    person=person,
+                    purpose=consents.DEFAULT_PURPOSE,
+                    evidence="test fixture",
+                )
     return Catalogue(objective, manual, jira, calls, resolution, draft)

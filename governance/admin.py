@@ -365,3 +365,7 @@ class RoleGroupAdmin(DjangoGroupAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+from governance import admin_board  # noqa: E402,F401,I001  review board (M8.4, M5.4)
+from governance import admin_consent  # noqa: E402,F401  consent (M8.3)

@@ -187,6 +187,84 @@ MATRIX: dict[str, dict[str, Expect]] = {
         auditor       ok      denied  read    denied  redirect gone   n/a     all
         admin         ok      denied  read    denied  redirect gone   n/a     all
     """),
+    # Consent (M8.3): purposes are reference data anyone defining metrics may
+    # read; compliance defines them. Records are added (with evidence) and
+    # withdrawn by compliance, never edited or deleted; employees use /me/.
+    "governance.consentpurpose": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            ok      denied  read    denied  ok      gone    ok      all
+        compliance    ok      ok      write   denied  ok      gone    ok      all
+        steward       ok      denied  read    denied  ok      gone    ok      all
+        metric_owner  ok      denied  read    denied  ok      gone    ok      all
+        board         ok      denied  read    denied  ok      gone    ok      all
+        manager       ok      denied  read    denied  ok      gone    ok      all
+        auditor       ok      denied  read    denied  ok      gone    ok      all
+        admin         ok      ok      write   denied  ok      gone    ok      all
+    """),
+    "governance.consentrecord": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            denied  denied  denied  denied  denied  gone    denied  none
+        compliance    ok      ok      read    denied  ok      gone    ok      all
+        steward       denied  denied  denied  denied  denied  gone    denied  none
+        metric_owner  denied  denied  denied  denied  denied  gone    denied  none
+        board         denied  denied  denied  denied  denied  gone    denied  none
+        manager       denied  denied  denied  denied  denied  gone    denied  none
+        auditor       ok      denied  read    denied  ok      gone    ok      all
+        admin         ok      ok      read    denied  ok      gone    ok      all
+    """),
+    # Review board (M8.4): a proposal is edited only as a draft (the sample is
+    # being voted on); board members read proposals that went to a vote,
+    # authors (metric owners) their own. Ballots are opened, voted on and
+    # closed through governance.board; votes are cast on the ballot's vote page.
+    "governance.proposal": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            ok      ok      read    denied  ok      gone    ok      all
+        compliance    ok      ok      read    denied  ok      gone    ok      all
+        steward       denied  denied  denied  denied  denied  gone    denied  none
+        metric_owner  ok      ok      gone    denied  gone    gone    ok      none
+        board         ok      denied  read    denied  ok      gone    ok      all
+        manager       denied  denied  denied  denied  denied  gone    denied  none
+        auditor       ok      denied  read    denied  ok      gone    ok      all
+        admin         ok      ok      read    denied  ok      gone    ok      all
+    """),
+    "governance.ballot": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            ok      denied  read    denied  ok      gone    ok      all
+        compliance    ok      ok      read    denied  ok      gone    ok      all
+        steward       denied  denied  denied  denied  denied  gone    denied  none
+        metric_owner  ok      denied  gone    denied  gone    gone    ok      none
+        board         ok      denied  read    denied  ok      gone    ok      all
+        manager       denied  denied  denied  denied  denied  gone    denied  none
+        auditor       ok      denied  read    denied  ok      gone    ok      all
+        admin         ok      ok      read    denied  ok      gone    ok      all
+    """),
+    # The sample vote is the board member's own; compliance and auditors read all.
+    "governance.vote": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            denied  denied  denied  denied  denied  gone    n/a     none
+        compliance    ok      denied  read    denied  ok      gone    n/a     all
+        steward       denied  denied  denied  denied  denied  gone    n/a     none
+        metric_owner  denied  denied  denied  denied  denied  gone    n/a     none
+        board         ok      denied  read    denied  ok      gone    n/a     all
+        manager       denied  denied  denied  denied  denied  gone    n/a     none
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      denied  read    denied  ok      gone    n/a     all
+    """),
     # Accounts: roles and clearance change only through the audited access view;
     # accounts are deactivated, never deleted.
     "governance.user": _table("""
@@ -718,6 +796,63 @@ def _sample_ormq(org: Any) -> None:
     OrmQ.objects.create(key="default", payload="sample")
 
 
+def _sample_purpose(org: Any) -> None:
+    from governance import consent
+
+    consent.ensure_default_purpose()
+
+
+def _sample_consent(org: Any) -> None:
+    from governance import consent
+
+    consent.give_consent(
+        actor=None,
+        person=org.people["member_a"],
+        purpose=consent.DEFAULT_PURPOSE,
+        evidence="sample",
+    )
+
+
+def _sample_board(org: Any) -> None:
+    """A proposal being voted on, its assessment, its ballot and the board
+    member's vote (rows only: no subject provider is consulted)."""
+    from governance.models import Ballot, ImpactAssessment, Proposal, Vote
+
+    now = timezone.now()
+    governed = {"_change_reason": "sample"}
+    proposal = Proposal(
+        title="Sample proposal",
+        summary="s",
+        subject_type="metrics.metric",
+        subject_id="1",
+        author=org.users["compliance"],
+        status=Proposal.Status.VOTING,
+        bound_version=1,
+        bound_digest="0" * 64,
+        created_at=now,
+    )
+    proposal.__dict__.update(governed)
+    proposal.save()
+    assessment = ImpactAssessment(proposal=proposal)
+    assessment.__dict__.update(governed)
+    assessment.save()
+    deadline = now + datetime.timedelta(days=2)
+    ballot = Ballot(proposal=proposal, opened_at=now, deadline=deadline, quorum=1)
+    ballot.__dict__.update(governed)
+    ballot.save()
+    vote = Vote(
+        ballot=ballot,
+        voter=org.users["board"],
+        choice=Vote.Choice.APPROVE,
+        rationale="sample",
+        cast_at=now,
+        updated_at=now,
+        ballot_deadline=deadline,
+    )
+    vote.__dict__.update(governed)
+    vote.save()
+
+
 def _sample_auditevent(org: Any) -> None:
     events.record("test.sample", object_type="test", object_id="1")
 
@@ -862,6 +997,11 @@ SAMPLES: dict[str, Callable[[Any], Any]] = {
     "django_q.failure": _sample_task(False),
     "django_q.ormq": _sample_ormq,
     "governance.auditevent": _sample_auditevent,
+    "governance.consentpurpose": _sample_purpose,
+    "governance.consentrecord": _sample_consent,
+    **dict.fromkeys(
+        ("governance.proposal", "governance.ballot", "governance.vote"), _sample_board
+    ),
     **dict.fromkeys(
         (
             "metrics.strategicobjective",

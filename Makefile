@@ -39,9 +39,9 @@ run: migrate
 worker: migrate
 	$(PY) manage.py qcluster
 
-# Debian chromium for the browser tests (installed when missing and we are root).
+# Debian chromium, qpdf and DejaVu fonts for the tests (installed when missing and we are root).
 browser:
-	@bash scripts/ensure_chromium.sh
+	@bash scripts/ensure_system_packages.sh
 
 test: install browser
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)

@@ -319,6 +319,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 
 PORTAL_NAME = "Performance Governance Portal"
+# Absolute base for links in e-mails (ballot notices, reminders).
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 
 # --- Logging: never plaintext of governed values ---------------------------
 

@@ -55,14 +55,16 @@ __all__ = [
     "scan_observations",
 ]
 
-#: How many of a series' most recent valid values new ones are judged against.
-HISTORY_POINTS = 16
+#: How many of a series' most recent valid values new ones are judged against
+#: (the fewest a spike needs: reading and opening them is the hook's main cost).
+HISTORY_POINTS = 12
 #: Quarantine is for values that look *typed wrong*: a spike must be far out
-#: (robust |z| > 6) against at least 12 earlier values. Smaller deviations are
-#: performance signals for SPC, not input errors. On Gaussian data this holds
-#: back about 0.14 % of ordinary values with 12 points of history and 0.05 %
-#: with 16 (the generic 3.5 would hold back about 1.4 % and 0.9 %).
-SPIKE_Z = 6.0
+#: (robust |z| > 6.5) against at least 12 earlier values. Smaller deviations
+#: are performance signals for SPC, not input errors. On Gaussian data this
+#: holds back about 0.1 % of ordinary values (the generic 3.5 would hold back
+#: 1.4 %), and catches a 7.5σ typo (120 → 210 at σ 12) about 64 % of the time
+#: — a ×10 or ×100 slip always.
+SPIKE_Z = 6.5
 SPIKE_MIN_HISTORY = 12
 
 #: Length of one period of each update frequency, for the history window.
@@ -163,7 +165,7 @@ def _history(new: Sequence[Observation]) -> dict[SeriesKey, _SeriesHistory]:
     query = (
         Observation.objects.current()
         .filter(subjects, metric_id__in=list(versions), period_start__gte=since)
-        .order_by("period_start", "id")
+        .order_by()  # sorted per series below: cheaper than sorting in SQL
         .values_list(
             "id",
             "metric_id",
@@ -187,8 +189,9 @@ def _history(new: Sequence[Observation]) -> dict[SeriesKey, _SeriesHistory]:
         for day in periods[key]:
             wanted_periods[n].update((day, day.isoformat()))
     current_versions = {m: frozenset(v) for m, v in versions.items()}
-    same: list[list[tuple[Any, Any, Any]]] = [[] for _ in order]
+    same: list[list[tuple[Any, Any, Any, Any]]] = [[] for _ in order]
     clash: list[list[tuple[Any, Any, Any]]] = [[] for _ in order]
+    sealed_in = [False] * len(order)
     for (
         pk,
         metric_id,
@@ -202,8 +205,10 @@ def _history(new: Sequence[Observation]) -> dict[SeriesKey, _SeriesHistory]:
         n = index.get((metric_id, person_id, team_id))
         if n is None or pk in new_ids:
             continue
+        if sealed is not None:
+            sealed_in[n] = True
         if version in current_versions[metric_id]:
-            same[n].append((start, plain, sealed))
+            same[n].append((start, pk, plain, sealed))
         if start in wanted_periods[n]:
             clash[n].append((_as_date(start), plain, sealed))
     keys: dict[Any, Any] = {}
@@ -213,33 +218,39 @@ def _history(new: Sequence[Observation]) -> dict[SeriesKey, _SeriesHistory]:
         if held and id(held) not in seen_key_maps:
             seen_key_maps.add(id(held))
             keys.update(held)
-    recent = [points[-HISTORY_POINTS:] for points in same]
     wanted = {
         order[n][1] or store.ORGANISATION_SUBJECT
         for n in range(len(order))
-        if any(sealed is not None for _, _, sealed in (*recent[n], *clash[n]))
+        if sealed_in[n]
     }
     missing = wanted - set(keys)
     if missing:
         keys.update(store.keys_for(missing))
     result: dict[SeriesKey, _SeriesHistory] = {}
     for n, key in enumerate(order):
-        if not recent[n] and not clash[n]:
+        if not same[n] and not clash[n]:
             continue
-        open_value = selectors.series_opener(keys, key[1] or store.ORGANISATION_SUBJECT)
-
-        def value(
-            plain: Any, sealed: Any, open_value: Any = open_value
-        ) -> float | None:
-            if sealed is not None:
-                return open_value(sealed)
-            return None if plain is None else float(plain)
-
-        result[key] = _SeriesHistory(
-            values=[(p, value(plain, sealed)) for p, plain, sealed in recent[n]],
-            same_period={p: value(plain, sealed) for p, plain, sealed in clash[n]},
-        )
+        recent = sorted(same[n])[-HISTORY_POINTS:]
+        if sealed_in[n]:
+            open_value = selectors.series_opener(
+                keys, key[1] or store.ORGANISATION_SUBJECT
+            )
+            values = [
+                (p, open_value(s) if s is not None else _float(v))
+                for p, _, v, s in recent
+            ]
+            same_period = {
+                p: open_value(s) if s is not None else _float(v) for p, v, s in clash[n]
+            }
+        else:
+            values = [(p, _float(v)) for p, _, v, _ in recent]
+            same_period = {p: _float(v) for p, v, _ in clash[n]}
+        result[key] = _SeriesHistory(values=values, same_period=same_period)
     return result
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _as_date(value: Any) -> datetime.date:
@@ -296,45 +307,70 @@ def _exact(
     return [*impossible, *slips, *spikes]
 
 
-def _screen(history: list[list[float | None]], values: list[float]) -> list[bool]:
-    """Vectorised first pass: which new values *might* be slips or spikes.
+def _screen(
+    history: list[list[float | None]],
+    news: list[list[float]],
+    rng: anomalies.HardRange,
+) -> list[bool]:
+    """Vectorised first pass: which series *might* hold a slip or a spike.
 
-    One value per series; the series' history in ``history``. The statistics
-    are those of :mod:`metrics.analytics.anomalies` (median, MAD with the
-    mean-absolute-deviation fallback, ratios to the median), with a small margin
-    so the screen never misses what the exact check would find; every
-    candidate is then judged by :func:`_exact`.
+    Row ``i`` is one series: its valid history ``history[i]`` and its new values
+    ``news[i]``. The statistics are those of :mod:`metrics.analytics.anomalies`
+    over history and new values together (median; MAD with the mean absolute
+    deviation as fallback; ratios to the median; values outside the hard range
+    left out), with a small margin so the screen never misses what the exact
+    check finds. Every flagged series is then judged by :func:`_exact`.
     """
-    if not values:
+    if not news:
         return []
-    width = max((len(h) for h in history), default=0) + 1
-    grid = np.full((len(values), width), np.nan)
-    for row, points in enumerate(history):
-        grid[row, : len(points)] = [np.nan if v is None else v for v in points]
-    new = np.asarray(values, dtype=np.float64)
-    grid[:, -1] = new
-    count = np.sum(~np.isnan(grid), axis=1)
+    h = max((len(x) for x in history), default=0)
+    k = max(len(x) for x in news)
+    grid = np.full((len(news), h + k), np.nan)
+    fresh = np.zeros(grid.shape, dtype=bool)
+    for row, (past, new) in enumerate(zip(history, news, strict=True)):
+        if past:
+            grid[row, : len(past)] = [np.nan if v is None else v for v in past]
+        grid[row, h : h + len(new)] = new
+        fresh[row, h : h + len(new)] = True
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        median = np.nanmedian(grid, axis=1)
-        deviation = np.abs(grid - median[:, None])
+        outside = np.zeros(grid.shape, dtype=bool)
+        if rng.minimum is not None:
+            outside |= grid < rng.minimum
+        if rng.maximum is not None:
+            outside |= grid > rng.maximum
+        if not rng.allow_negative:
+            outside |= grid < 0
+        if rng.integer_only:
+            outside |= grid != np.floor(grid)
+        grid[outside] = np.nan
+        count = np.sum(~np.isnan(grid), axis=1)
+        median = np.nanmedian(grid, axis=1)[:, None]
+        deviation = np.abs(grid - median)
         scale = anomalies.MAD_SCALE * np.nanmedian(deviation, axis=1)
         fallback = anomalies.MEAN_AD_SCALE * np.nanmean(deviation, axis=1)
-        scale = np.where(scale == 0, fallback, scale)
-        z = np.abs(new - median) / scale
-        ratio = new / median
-    spike = (count >= SPIKE_MIN_HISTORY + 1) & (scale > 0) & (z > SPIKE_Z * 0.999)
-    slip = np.zeros(len(values), dtype=bool)
-    ok = (count >= anomalies.UNIT_SLIP_MIN_POINTS) & (median != 0) & (ratio > 0)
-    tol = anomalies.UNIT_SLIP_TOLERANCE * 1.001
-    with np.errstate(all="ignore"):
+        scale = np.where(scale == 0, fallback, scale)[:, None]
+        z = deviation / scale
+        ratio = grid / median
+        spike = (
+            (count >= SPIKE_MIN_HISTORY + 1)[:, None]
+            & (scale > 0)
+            & (z > SPIKE_Z * 0.999)
+        )
+        ok = (
+            (count >= anomalies.UNIT_SLIP_MIN_POINTS)[:, None]
+            & (median != 0)
+            & (ratio > 0)
+        )
+        tol = anomalies.UNIT_SLIP_TOLERANCE * 1.001
+        slip = np.zeros(grid.shape, dtype=bool)
         for factor in anomalies.UNIT_SLIP_FACTORS:
             low, high = factor / (1 + tol), factor * (1 + tol)
             slip |= ok & (
                 ((ratio >= low) & (ratio <= high))
                 | ((1 / ratio >= low) & (1 / ratio <= high))
             )
-    return (spike | slip).tolist()
+    return (fresh & (spike | slip)).any(axis=1).tolist()
 
 
 def find_suspects(observations: Sequence[Observation]) -> list[Suspect]:
@@ -360,24 +396,25 @@ def find_suspects(observations: Sequence[Observation]) -> list[Suspect]:
     for metric_id, keys in by_metric.items():
         rng = hard_range(metrics[metric_id])
         judge: list[SeriesKey] = []
-        single: list[SeriesKey] = []
+        screen: list[SeriesKey] = []
+        news: list[list[float]] = []
         for key in keys:
             batch = per_series[key]
             values = [quality_number(o.value) for o in batch]
             if (
-                len(batch) > 1
-                or history.get(key, empty).same_period
+                history.get(key, empty).same_period
                 or any(v is None for v in values)
                 or anomalies.detect_impossible([(None, v) for v in values], rng)
+                or len({o.period_start for o in batch}) < len(batch)
             ):
-                judge.append(key)  # several new values, a duplicate or impossible
+                judge.append(key)  # a duplicate or an impossible value
             else:
-                single.append(key)
+                screen.append(key)
+                news.append(values)  # type: ignore[arg-type]
         flags = _screen(
-            [[v for _, v in history.get(k, empty).values] for k in single],
-            [quality_number(per_series[k][0].value) or 0.0 for k in single],
+            [[v for _, v in history.get(k, empty).values] for k in screen], news, rng
         )
-        judge.extend(k for k, flagged in zip(single, flags, strict=True) if flagged)
+        judge.extend(k for k, flagged in zip(screen, flags, strict=True) if flagged)
         for key in judge:
             suspects.extend(_judge(key, history.get(key, empty), per_series[key], rng))
     return suspects

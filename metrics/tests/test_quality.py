@@ -413,3 +413,49 @@ def test_values_after_a_methodology_change_are_judged_against_the_new_methodolog
     # A period already recorded under v1 is still a duplicate.
     (again,) = record(org, calls_rows(org, [12], start=3))
     assert again.quality_issues.get().kind == DataQualityIssue.Kind.DUPLICATE
+
+
+@pytest.mark.django_db(False)
+def test_the_vectorised_screen_never_misses_what_the_reference_checks_find():
+    """The screen is a first pass: every series in which the reference checks of
+    metrics.analytics.anomalies find a slip or a spike must be flagged by it too
+    (impossible values and duplicates never reach the screen)."""
+    import random as _random
+
+    from metrics.analytics import anomalies
+
+    rng = _random.Random(5)
+    hard = anomalies.HardRange(minimum=0, maximum=1e9)
+    histories, news, expected = [], [], []
+    for _ in range(3000):
+        level = rng.choice([0.5, 10, 118, 5000])
+        spread = level * rng.choice([0.01, 0.05, 0.2])
+        past = [
+            max(0.0, round(rng.gauss(level, spread), 2))
+            for _ in range(rng.randint(0, 16))
+        ]
+        new = [
+            max(0.0, round(rng.gauss(level, spread), 2))
+            for _ in range(rng.randint(1, 3))
+        ]
+        trick = rng.random()
+        if trick < 0.15:
+            new[0] *= rng.choice([100, 1000, 0.01, 0.001])
+        elif trick < 0.35:
+            new[-1] += spread * rng.uniform(4, 9) * rng.choice([1, -1])
+        histories.append(past)
+        news.append(new)
+        entries = [(("s", i), v) for i, v in enumerate(past + new)]
+        found = [
+            f
+            for f in quality._exact(entries, hard)
+            if f.index >= len(past) and f.kind in ("unit_slip", "spike")
+        ]
+        expected.append(bool(found))
+    flags = quality._screen(histories, news, hard)
+    missed = [
+        i for i, (e, f) in enumerate(zip(expected, flags, strict=True)) if e and not f
+    ]
+    assert missed == []
+    assert sum(expected) > 300  # the draw exercises both checks
+    assert sum(flags) <= sum(expected) * 1.05  # and the screen is not a sieve

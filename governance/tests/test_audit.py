@@ -215,7 +215,7 @@ def test_concurrent_writers_keep_one_linear_chain(on_postgres):
             for i in range(5):
                 person = Person.objects.get(pk=ids[(n + i) % len(ids)])
                 services.person_update(person=person, actor=None, reason=f"w{n}-{i}", changes={"status": "on_leave" if i % 2 else "active"})
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             close_old_connections()

@@ -14,8 +14,8 @@ written: the changelist never reads them. Both tables have the same indexes and
 are ANALYZEd after loading.
 
 The plain admin mirrors the real one's listing (columns, select_related,
-filters, search, 50 rows per page, ``show_full_result_count = False``) but has
-no scoping, masking or encryption. For the manager its queryset is narrowed
+filters, search, 50 rows per page, ``show_full_result_count = False``, the same
+paginator class) but has no scoping, masking or encryption. For the manager its queryset is narrowed
 the way a plain app would (people in the manager's teams, or the teams), so
 both sides list the same rows.
 
@@ -60,10 +60,20 @@ HOPELESS = 4 * RATIO_TARGET  # stop timing early beyond this ratio
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--rows", type=int, default=ROWS)
+    parser.add_argument(
+        "--rows",
+        type=int,
+        default=ROWS,
+        help="at least 16,000 (one week per person and metric)",
+    )
     parser.add_argument("--loads", type=int, default=LOADS)
     parser.add_argument(
         "--keep", action="store_true", help="keep the SQLite file for inspection"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print where one governed and one plain page spend their time",
     )
     return parser.parse_args()
 
@@ -361,6 +371,7 @@ def main() -> int:
         search_fields = ["metric__key", "person__employee_id", "team__name"]
         show_full_result_count = False
         list_per_page = 50
+        paginator = real_admin.paginator  # the same counting strategy
 
         @admin.display(description="Subject")
         def subject(self, obj):  # type: ignore[no-untyped-def]
@@ -510,7 +521,51 @@ def main() -> int:
             print(f"  {'':<9} slowest queries of one plain page:")
             for seconds, sql in slowest(client, plain_url):
                 print(f"  {'':<11}{seconds * 1000:7.1f} ms  {sql[:150]}")
+        if args.profile:
+            for side, url in (("governed", gov_url), ("plain", plain_url)):
+                print(f"  {'':<9} profile of one {side} page (own time):")
+                for line in profile(client, url):
+                    print(f"  {'':<11}{line}")
     return 0 if ok else 1
+
+
+def profile(client, url: str, n: int = 8) -> list[str]:  # type: ignore[no-untyped-def]
+    """Where one page load spends its time: the functions with the most own
+    time, then the project's own functions (governance/, metrics/) by
+    cumulative time."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    client.get(url)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    total = sum(row[2] for row in stats.values())
+    root = str(Path(__file__).resolve().parent.parent)
+
+    def line(key, row) -> str:  # type: ignore[no-untyped-def]
+        (filename, lineno, name), (_, calls, own, cumulative, _) = key, row
+        where = "/".join(Path(filename).parts[-2:]) if filename != "~" else ""
+        return (
+            f"{own * 1000:7.1f} ms own {cumulative * 1000:7.1f} ms cum {calls:6d}x "
+            f"{name} ({where}:{lineno})"
+        )
+
+    by_own = sorted(stats.items(), key=lambda item: item[1][2], reverse=True)[:n]
+    ours = [
+        item
+        for item in stats.items()
+        if item[0][0].startswith(root)
+        and not any(part in item[0][0] for part in ("/bench/", "/.venv/", "-packages/"))
+    ]
+    by_cumulative = sorted(ours, key=lambda item: item[1][3], reverse=True)[:n]
+    return [
+        f"total {total * 1000:7.1f} ms (profiled); most own time:",
+        *(line(*item) for item in by_own),
+        "project code by cumulative time:",
+        *(line(*item) for item in by_cumulative),
+    ]
 
 
 if __name__ == "__main__":

@@ -30,13 +30,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models, transaction
-from django.db.models import Max
+from django.core.paginator import Paginator
+from django.db import connections, models, transaction
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 from import_export.admin import ExportMixin
@@ -51,7 +53,7 @@ from governance.admin_base import (
     ReadOnlyGovernedAdmin,
 )
 from governance.models import User
-from metrics import resources, services, smart
+from metrics import exports, resources, services, smart
 from metrics.models import (
     Annotation,
     ApiToken,
@@ -1138,21 +1140,51 @@ class SourceFilter(admin.SimpleListFilter):
         return queryset
 
 
+class EstimatedCountPaginator(Paginator):
+    """Counting a whole big table is the slowest part of its first list page:
+    on PostgreSQL an unfiltered list of more than :attr:`EXACT_BELOW` rows
+    reports the planner's estimate (``pg_class.reltuples``) instead. Filtered
+    lists, searches and small tables are counted exactly."""
+
+    EXACT_BELOW = 100_000
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        query = getattr(queryset, "query", None)
+        if (
+            query is not None
+            and not query.where.children
+            and connections[queryset.db].vendor == "postgresql"
+        ):
+            with connections[queryset.db].cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [queryset.model._meta.db_table],
+                )
+                row = cursor.fetchone()
+            if row and row[0] >= self.EXACT_BELOW:
+                return int(row[0])
+        return super().count
+
+
 class ObservationChangeList(MaskingChangeList):
     """Masked rows, plus when each metric on the page last received data."""
 
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
         metric_ids = {obj.metric_id for obj in self.result_list}
+        # The newest entry of each metric (ids grow with entry time): one
+        # primary-key lookup per metric on the page, not a scan of its data.
+        newest = Observation.objects.filter(metric=OuterRef("pk")).order_by("-id")
         latest = dict(
-            Observation.objects.filter(metric_id__in=metric_ids)
-            .order_by()
-            .values("metric_id")
-            .annotate(last=Max("entered_at"))
-            .values_list("metric_id", "last")
+            Metric.objects.filter(pk__in=metric_ids)
+            .annotate(last=Subquery(newest.values("entered_at")[:1]))
+            .values_list("pk", "last")
         )
         for obj in self.result_list:
             obj.__dict__["_data_as_of"] = latest.get(obj.metric_id)
+            obj.__dict__["_reader"] = request.user
 
 
 def _age(delta: Any) -> str:
@@ -1181,6 +1213,11 @@ class ObservationAdmin(ActorFormMixin, ExportMixin, GovernedModelAdmin):
     ]
     list_display_links = ["id"]
     list_select_related = ["metric", "person", "team", "source"]
+    # Newest entries first: the primary key pages a big table through its
+    # index (the model's period ordering sorts the whole table; sort by
+    # period with the column header, best within one metric).
+    ordering = ["-id"]
+    paginator = EstimatedCountPaginator
     list_filter = [
         "status",
         VisibleMetricFilter,
@@ -1218,6 +1255,23 @@ class ObservationAdmin(ActorFormMixin, ExportMixin, GovernedModelAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
         return ObservationChangeList
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: Any = None
+    ) -> Any:
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj.__dict__["_reader"] = request.user
+        return obj
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet:
+        """An organisation-wide reader's list is the plain table (no
+        ``pk IN (every id)`` filter), which PostgreSQL pages through an index;
+        everyone else's is scoped as usual."""
+        scoped = self.scoped(request, "view")
+        if not scoped.query.where.children:  # visible_to() returned every row
+            return admin.ModelAdmin.get_queryset(self, request)
+        return super().get_queryset(request)
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
@@ -1270,7 +1324,9 @@ class ObservationAdmin(ActorFormMixin, ExportMixin, GovernedModelAdmin):
 
     @admin.display(description="Value")
     def shown_value(self, obj: Observation) -> str:
-        value = obj.value  # masked for the reader by the change list / get_object
+        # Sealed values come masked (change list / get_object); plain ones are
+        # masked for readers below the observation's classification.
+        value = exports.reader_value(obj, obj.__dict__.get("_reader"))
         if value is None:
             return "—"
         if isinstance(value, Decimal):

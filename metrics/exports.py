@@ -21,7 +21,8 @@ from typing import Any
 
 import tablib
 
-from governance import display
+from governance import display, permissions
+from governance.crypto.fields import Masked
 
 #: Characters that make a spreadsheet cell a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -69,6 +70,21 @@ def masked_rows(objs: Iterable[Any], user: Any) -> list[Any]:
     rows = list(objs)
     display.apply_masks_many(rows, user)
     return rows
+
+
+def reader_value(observation: Any, user: Any) -> Any:
+    """An observation's value as ``user`` may see it.
+
+    Sealed values come masked from :func:`governance.display.apply_masks`;
+    plain (Public/Internal) values are masked here when the reader's
+    clearance is below the observation's classification (never for the
+    data subject reading their own).
+    """
+    if observation.value_plain is not None and not permissions.can_read_level(
+        user, int(observation.classification or 0), subject_id=observation.person_id
+    ):
+        return Masked(int(observation.classification))
+    return observation.value
 
 
 def cell_text(value: Any) -> Any:

@@ -20,10 +20,11 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any
 
-import tablib
+from django.db.models import F
+from django.utils import timezone
 from import_export import fields, resources
 
-from metrics.exports import cell_text, masked_rows, neutralise_dataset
+from metrics.exports import cell_text, masked_rows, neutralise_row, reader_value
 from metrics.models import Observation
 
 #: Largest file accepted (Django itself sets no limit on uploaded files).
@@ -73,19 +74,58 @@ class ObservationExportResource(resources.ModelResource):
     def __init__(self, user: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.user = user
+        self._columns: dict[Any, list[str]] = {}
 
-    def dehydrate_value(self, obj: Observation) -> Any:
-        return cell_text(obj.value)
+    def export_resource(
+        self, instance: Observation, selected_fields: Any = None, **kwargs: Any
+    ) -> list[Any]:
+        """The row, built straight from the instance (no per-cell widget) and
+        made spreadsheet-safe cell by cell."""
+        columns = self._columns.get(selected_fields)
+        if columns is None:
+            columns = self._columns[selected_fields] = [
+                field.column_name for field in self.get_export_fields(selected_fields)
+            ]
+        row = self.row(instance)
+        return neutralise_row([row[name] for name in columns])
 
-    def dehydrate_classification(self, obj: Observation) -> str:
-        return obj.get_classification_display()
+    def get_export_headers(self, selected_fields: Any = None) -> list[str]:
+        return neutralise_row(super().get_export_headers(selected_fields))
+
+    def row(self, obs: Observation) -> dict[str, Any]:
+        entered = timezone.localtime(obs.entered_at) if obs.entered_at else None
+        labels = obs.__dict__
+        return {
+            "id": obs.pk,
+            "metric": labels["export_metric_key"],
+            "employee_id": labels["export_employee_id"],
+            "team": labels["export_team"],
+            "period_start": obs.period_start,
+            "period_end": obs.period_end,
+            "value": cell_text(reader_value(obs, self.user)),
+            "unit": labels["export_metric_unit"],
+            "status": obs.status,
+            "classification": obs.get_classification_display(),
+            "source": labels["export_source"],
+            "methodology_version": obs.methodology_version,
+            "entered_at": entered.strftime("%Y-%m-%d %H:%M:%S") if entered else None,
+            "supersedes": obs.supersedes_id,
+            "correction_reason": obs.correction_reason,
+        }
 
     def iter_queryset(self, queryset: Any) -> Iterator[Observation]:
         """Pages by primary key: each page gets its data keys in one query
         and is masked for the reader before a value is read."""
         if self.user is None:
             raise PermissionError("An export needs the reader, to mask values.")
-        queryset = queryset.select_related("metric", "person", "team", "source")
+        # Related labels come as columns of the row, not as model instances.
+        queryset = queryset.select_related(None).annotate(
+            export_metric_key=F("metric__key"),
+            export_metric_unit=F("metric__unit"),
+            export_employee_id=F("person__employee_id"),
+            export_team=F("team__name"),
+            export_source=F("source__code"),
+        )
         size = self.get_chunk_size()
         last = None
         while True:
@@ -97,9 +137,6 @@ class ObservationExportResource(resources.ModelResource):
                 return
             yield from page
             last = page[-1].pk
-
-    def export(self, queryset: Any = None, **kwargs: Any) -> tablib.Dataset:
-        return neutralise_dataset(super().export(queryset=queryset, **kwargs))
 
 
 # -- import parsing -------------------------------------------------------------

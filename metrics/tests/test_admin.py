@@ -809,3 +809,81 @@ def test_revoke_token_through_the_changelist(client, org, cat):
     assert response.status_code == 302
     issued.token.refresh_from_db()
     assert issued.token.revoked_at is not None
+
+
+@pytest.mark.parametrize("principal", ["hr", "auditor", "naming_clerk"])
+def test_app_index_links_the_catalogue_wide_analysis(client, org, cat, principal):
+    from django.contrib.auth.models import Permission
+
+    if principal == "naming_clerk":  # staff seeing the naming registry only
+        user = make_user("naming_clerk")
+        user.is_staff = True
+        user.save()
+        user.user_permissions.add(Permission.objects.get(codename="view_fieldname"))
+    else:
+        user = org.users[principal]
+    shown = principal != "naming_clerk"
+    client.force_login(user)
+    page = client.get(reverse("admin:app_list", args=["metrics"]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    for name in ("exceptions", "alignment", "portfolio", "lineage", "freshness"):
+        assert (reverse(f"admin:metrics_metric_{name}") in text) == shown
+    if not shown:
+        return
+    # The same pages are linked from the list of metrics, the chart from each metric.
+    listing = client.get(url("metric_changelist")).content.decode()
+    assert reverse("admin:metrics_metric_exceptions") in listing
+    change = client.get(url("metric_change", cat.calls.pk)).content.decode()
+    chart = reverse("admin:metrics_metric_control_chart", args=[cat.calls.pk])
+    assert f'<a href="{chart}">Control chart</a>' in change
+
+
+# -- performance: no query per row -------------------------------------------------
+
+
+def _many_observations(org, months: range) -> None:
+    people = [org.people[k] for k in ("member_a1", "manager_a", "manager_b")]
+    rows = [
+        {
+            "metric": "sales.calls_made",
+            "employee_id": person.employee_id,
+            "period_start": datetime.date(2020 + m // 12, m % 12 + 1, 1).isoformat(),
+            "value": str(100 + m % 7),
+        }
+        for m in months
+        for person in people
+    ]
+    rows += [
+        {
+            "metric": "support.resolution_rate",
+            "team": team,
+            "period_start": datetime.date(2020 + m // 12, m % 12 + 1, 1).isoformat(),
+            "value": str(80 + m % 5),
+        }
+        for m in months
+        for team in ("Team A", "Team B")
+    ]
+    services.record_observations(actor=None, rows=rows)
+
+
+@pytest.mark.parametrize(
+    "page", ["observation_changelist", "metric_changelist", "metrictarget_changelist"]
+)
+def test_changelists_cost_the_same_queries_for_few_and_many_rows(
+    client, org, cat, page
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(org.users["hr"])
+    counts = []
+    for months in (range(2), range(2, 20)):  # 10 rows, then 100: two pages
+        _many_observations(org, months)
+        for n in months:
+            MetricTarget.objects.create(metric=cat.calls, target=Decimal(100 + n))
+        client.get(url(page))  # warm per-request caches alike
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url(page)).status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts

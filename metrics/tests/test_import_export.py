@@ -436,3 +436,14 @@ def test_neutralise_dataset_covers_headers_and_every_cell():
 def test_cells_lose_characters_a_workbook_cannot_hold():
     assert exports.safe_cell("\x01=cmd\x1f") == "'=cmd"
     assert exports.safe_cell("line\tkept") == "line\tkept"
+
+
+def test_plain_values_are_masked_below_their_classification_too(client, org, cat):
+    _seed(org, cat)
+    public = make_user("hr_public", Role.HR, clearance=Sensitivity.PUBLIC)
+    client.force_login(public)
+    rows = _by_metric(_export(client))
+    assert rows["support.backlog_change"]["value"] == "•••••• (Internal)"
+    assert rows["sales.calls_made"]["value"] == "•••••• (Confidential)"
+    page = client.get(CHANGELIST).content.decode()
+    assert "-42.5" not in page and "•••••• (Internal) tickets" in page

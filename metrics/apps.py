@@ -120,6 +120,41 @@ class MetricsConfig(AppConfig):
         )
         roles.extend(Role.AUDITOR, view | people_data)
 
+        # Incentive safeguards (M5): HR writes plans and cycles; HR and
+        # compliance review gaming findings; managers read their teams' plans
+        # and their department's cycles; auditors read everything.
+        incentive_view = {
+            f"metrics.view_{m}"
+            for m in (
+                "incentiveplan",
+                "incentivecomponent",
+                "peerreviewcycle",
+                "peerreviewassignment",
+            )
+        }
+        roles.extend(
+            Role.HR,
+            incentive_view
+            | {
+                "metrics.add_incentiveplan",
+                "metrics.change_incentiveplan",
+                "metrics.add_incentivecomponent",
+                "metrics.change_incentivecomponent",
+                "metrics.delete_incentivecomponent",
+                "metrics.add_peerreviewcycle",
+                "metrics.change_peerreviewcycle",
+                "metrics.view_gamingfinding",
+                "metrics.change_gamingfinding",
+            },
+        )
+        roles.extend(
+            Role.COMPLIANCE,
+            incentive_view
+            | {"metrics.view_gamingfinding", "metrics.change_gamingfinding"},
+        )
+        roles.extend(Role.MANAGER, incentive_view)
+        roles.extend(Role.AUDITOR, incentive_view | {"metrics.view_gamingfinding"})
+
         from metrics import demo
 
         demo.register()  # seed_demo steps (orders 200+)
@@ -134,6 +169,9 @@ class MetricsConfig(AppConfig):
             "metrics.flag_stale_and_orphaned",
             "metrics.tasks.flag_stale_and_orphaned",
             "D",
+        )
+        schedules.register(
+            "metrics.gaming_detection", "metrics.tasks.gaming_detection", "D"
         )
 
         # Consent (M8.3) and review board (M8.4): capture/activation guards,

@@ -21,10 +21,14 @@ from governance.roles import Scope
 
 __all__ = [
     "ChangeRequestQuerySet",
+    "GamingFindingQuerySet",
+    "IncentivePlanQuerySet",
     "MetricQuerySet",
     "MetricScopedQuerySet",
     "ObservationQuerySet",
     "ObservationScopedQuerySet",
+    "PeerReviewAssignmentQuerySet",
+    "PeerReviewCycleQuerySet",
     "PersonScopedQuerySet",
     "ReferenceQuerySet",
     "SubjectScopedQuerySet",
@@ -158,3 +162,60 @@ class SubjectScopedQuerySet(PersonScopedQuerySet):
     """Rows about the person in the ``subject`` field (peer feedback)."""
 
     person_field = "subject"
+
+
+# -- incentive safeguards (M5) ---------------------------------------------------------
+
+
+class IncentivePlanQuerySet(GovernedQuerySet):
+    """Incentive plans (and their components): organisation roles all; managers
+    read their teams' plans. Only organisation roles (HR) write them."""
+
+    def scope_q(self, user: Any, action: str) -> Q:
+        person = permissions.person_of(user)
+        if person is None or action != "view":
+            return _NOTHING
+        if not permissions.has_scope(user, Scope.TEAM):
+            return _NOTHING
+        team_field = (
+            "team_id"
+            if self.model._meta.model_name == "incentiveplan"
+            else "plan__team_id"
+        )
+        return Q(**{f"{team_field}__in": permissions.managed_team_ids(person)})
+
+
+class GamingFindingQuerySet(GovernedQuerySet):
+    """The non-punitive review queue: organisation roles with the permission only
+    (HR, compliance, auditors); never line management, never the people measured."""
+
+
+class PeerReviewCycleQuerySet(GovernedQuerySet):
+    """Cycles: organisation roles all; managers read their own department's."""
+
+    def scope_q(self, user: Any, action: str) -> Q:
+        person = permissions.person_of(user)
+        if person is None or action != "view":
+            return _NOTHING
+        if not permissions.has_scope(user, Scope.TEAM):
+            return _NOTHING
+        return Q(department_id=person.department_id)
+
+
+class PeerReviewAssignmentQuerySet(GovernedQuerySet):
+    """Assignments: organisation roles all; managers those of their teams' people;
+    everyone the assignments they give or receive."""
+
+    def scope_q(self, user: Any, action: str) -> Q:
+        person = permissions.person_of(user)
+        if person is None or action != "view":
+            return _NOTHING
+        q = _NOTHING
+        if permissions.has_scope(user, Scope.TEAM):
+            teams = permissions.managed_team_ids(person)
+            for side in ("reviewer", "reviewee"):
+                q |= Q(**{f"{side}__memberships__team_id__in": teams})
+                q |= Q(**{f"{side}__manager_id": person.pk})
+        if permissions.has_scope(user, Scope.SELF):
+            q |= Q(reviewer_id=person.pk) | Q(reviewee_id=person.pk)
+        return Q(pk__in=self.model._default_manager.filter(q).values("pk"))

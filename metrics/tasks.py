@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from metrics import lineage, stewardship
+from metrics import gaming_review, lineage, stewardship
 
 
 def lineage_audit() -> dict[str, int]:
@@ -20,3 +20,8 @@ def lineage_audit() -> dict[str, int]:
 def flag_stale_and_orphaned() -> dict[str, Any]:
     """Daily (M1.5): flag and clear stale and orphaned metrics, notify stewards."""
     return stewardship.flag_stale_and_orphaned(actor=None)
+
+
+def gaming_detection() -> dict[str, int]:
+    """Daily (M5.3): file gaming findings in the non-punitive review queue."""
+    return gaming_review.detect_gaming(actor=None)

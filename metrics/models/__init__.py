@@ -17,6 +17,13 @@ from .catalogue import (
     validate_metric_key,
 )
 from .evaluations import Evaluation, PeerFeedback, StakeholderFeedback
+from .incentives import (
+    GamingFinding,
+    IncentiveComponent,
+    IncentivePlan,
+    PeerReviewAssignment,
+    PeerReviewCycle,
+)
 from .integration import ApiToken, IdempotencyRecord
 from .observations import (
     Annotation,
@@ -39,7 +46,10 @@ __all__ = [
     "Evaluation",
     "FieldAlias",
     "FieldName",
+    "GamingFinding",
     "IdempotencyRecord",
+    "IncentiveComponent",
+    "IncentivePlan",
     "MethodologyVersion",
     "Metric",
     "MetricConflict",
@@ -48,6 +58,8 @@ __all__ = [
     "ObservationGroupObjectPermission",
     "ObservationUserObjectPermission",
     "PeerFeedback",
+    "PeerReviewAssignment",
+    "PeerReviewCycle",
     "StakeholderFeedback",
     "StewardshipDispute",
     "StrategicObjective",

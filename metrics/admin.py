@@ -1917,3 +1917,7 @@ class IdempotencyRecordAdmin(_UnhistoriedMixin, ReadOnlyGovernedAdmin):
     list_select_related = ["token"]
     search_fields = ["key"]
     fields = ["key", "token", "request_hash", "status_code", "created_at"]
+
+
+# Incentive safeguards (M5): plans, the gaming review queue, peer-review cycles.
+from metrics import admin_incentives  # noqa: E402, F401

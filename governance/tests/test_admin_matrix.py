@@ -644,6 +644,54 @@ MATRIX: dict[str, dict[str, Expect]] = {
         auditor       denied  denied  denied  denied  denied  gone    denied  none
         admin         ok      ok      read    denied  ok      gone    ok      all
     """),
+    # Incentive plans (M5.1, M5.2): HR writes drafts (components inline) and
+    # activates them; an active plan is frozen. Managers read their teams'.
+    "metrics.incentiveplan": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            ok      ok      write   denied  ok      gone    ok      all
+        compliance    ok      denied  read    denied  ok      gone    ok      all
+        steward       denied  denied  denied  denied  denied  gone    denied  none
+        metric_owner  denied  denied  denied  denied  denied  gone    denied  none
+        board         denied  denied  denied  denied  denied  gone    denied  none
+        manager       ok      denied  read    denied  ok      gone    ok      teams
+        auditor       ok      denied  read    denied  ok      gone    ok      all
+        admin         ok      ok      write   ok      ok      gone    ok      all
+    """),
+    # The non-punitive gaming review queue (M5.3): written by the detection
+    # job, closed on the review page by HR or compliance; never line managers.
+    "metrics.gamingfinding": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            ok      denied  read    denied  ok      gone    n/a     all
+        compliance    ok      denied  read    denied  ok      gone    n/a     all
+        steward       denied  denied  denied  denied  denied  gone    n/a     none
+        metric_owner  denied  denied  denied  denied  denied  gone    n/a     none
+        board         denied  denied  denied  denied  denied  gone    n/a     none
+        manager       denied  denied  denied  denied  denied  gone    n/a     none
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      denied  read    denied  ok      gone    n/a     all
+    """),
+    # Peer-review cycles (M5.5): HR creates them and generates assignments
+    # (then the cycle is frozen); managers read their own department's.
+    "metrics.peerreviewcycle": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            ok      ok      write   denied  ok      gone    ok      all
+        compliance    ok      denied  read    denied  ok      gone    ok      all
+        steward       denied  denied  denied  denied  denied  gone    denied  none
+        metric_owner  denied  denied  denied  denied  denied  gone    denied  none
+        board         denied  denied  denied  denied  denied  gone    denied  none
+        manager       ok      denied  read    denied  ok      gone    ok      teams
+        auditor       ok      denied  read    denied  ok      gone    ok      all
+        admin         ok      ok      write   ok      ok      gone    ok      all
+    """),
     # No role holds a permission on it (superuser only).
     "metrics.idempotencyrecord": _table("""
         role          list    add     change  delete  history version autoc   rows
@@ -711,6 +759,18 @@ SCOPED_ROWS: dict[str, dict[str, Callable[[Any], Iterable[Any]]]] = {
         "teams": _about_member_a1("metrics.stakeholderfeedback", "person")
     },
     "metrics.evaluation": {"teams": _about_member_a1("metrics.evaluation", "person")},
+    # Plans of Team A1 (inside manager_a's teams) and Team B; cycles of Sales
+    # (manager_a's department) and Product.
+    "metrics.incentiveplan": {
+        "teams": lambda org: apps.get_model(
+            "metrics.incentiveplan"
+        )._base_manager.filter(team__in=[org.team_a, org.team_a1])
+    },
+    "metrics.peerreviewcycle": {
+        "teams": lambda org: apps.get_model(
+            "metrics.peerreviewcycle"
+        )._base_manager.filter(department=org.sales)
+    },
     "governance.person": {
         # Sales: the steward's department.
         "department": _people("manager_a", "member_a", "member_a1", "steward_sales"),
@@ -989,6 +1049,76 @@ def _sample_metrics(org: Any) -> None:
     )
 
 
+def _sample_incentives(org: Any) -> None:
+    """Draft incentive plans of Team A1 and Team B, a gaming finding on the
+    sample calls metric, and two peer-review cycles (Sales still a draft,
+    Product with its assignments generated). Built once, whichever label asks first."""
+    from decimal import Decimal
+
+    from governance.services import save_governed
+    from metrics import peer_reviews
+    from metrics.models import (
+        GamingFinding,
+        IncentiveComponent,
+        IncentivePlan,
+        Metric,
+        PeerReviewCycle,
+    )
+
+    if IncentivePlan.objects.exists():
+        return
+    _sample_metrics(org)
+    calls = Metric.objects.get(key="sales.calls_made")
+    resolution = Metric.objects.get(key="support.resolution_rate")
+    for team in (org.team_a1, org.team_b):
+        plan = save_governed(
+            IncentivePlan(
+                team=team,
+                name=f"{team.name} H1",
+                period_start=datetime.date(2026, 1, 1),
+                period_end=datetime.date(2026, 6, 30),
+            ),
+            actor=None,
+            reason="sample",
+        )
+        for metric, level in ((calls, "individual"), (resolution, "team")):
+            save_governed(
+                IncentiveComponent(
+                    plan=plan, metric=metric, level=level, weight=Decimal("50")
+                ),
+                actor=None,
+                reason="sample",
+            )
+    now = timezone.now()
+    save_governed(
+        GamingFinding(
+            kind="threshold_bunching",
+            metric=calls,
+            team=org.team_a,
+            fingerprint="sample",
+            evidence={"just_passing": 9, "just_failing": 1},
+            summary="9 values lie just on the passing side of 150.",
+            detected_at=now,
+            last_seen_at=now,
+        ),
+        actor=None,
+        reason="sample",
+    )
+    for department in (org.sales, org.product):
+        save_governed(
+            PeerReviewCycle(
+                name="2026-H1",
+                department=department,
+                reviewers_per_person=1,
+                starts_on=datetime.date(2026, 1, 1),
+            ),
+            actor=None,
+            reason="sample",
+        )
+    product_cycle = PeerReviewCycle.objects.get(department=org.product)
+    peer_reviews.generate_assignments(actor=None, cycle=product_cycle)
+
+
 SAMPLES: dict[str, Callable[[Any], Any]] = {
     "account.emailaddress": _sample_emailaddress,
     "socialaccount.socialaccount": _sample_socialaccount,
@@ -1025,6 +1155,10 @@ SAMPLES: dict[str, Callable[[Any], Any]] = {
             "metrics.idempotencyrecord",
         ),
         _sample_metrics,
+    ),
+    **dict.fromkeys(
+        ("metrics.incentiveplan", "metrics.gamingfinding", "metrics.peerreviewcycle"),
+        _sample_incentives,
     ),
 }
 

@@ -155,6 +155,20 @@ class MetricsConfig(AppConfig):
         roles.extend(Role.MANAGER, incentive_view)
         roles.extend(Role.AUDITOR, incentive_view | {"metrics.view_gamingfinding"})
 
+        # M5.6: team scoreboards of non-punitive team metrics on /me/.
+        from governance import views as selfservice
+        from metrics import incentives
+
+        selfservice.register_section(
+            selfservice.Section(
+                key="scoreboards",
+                title="Team scoreboards",
+                template="metrics/selfservice/scoreboards.html",
+                order=60,
+                context=incentives.scoreboard_section,
+            )
+        )
+
         from metrics import demo
 
         demo.register()  # seed_demo steps (orders 200+)

@@ -293,3 +293,13 @@ def team_scoreboard(*, viewer: Any, metric: Metric) -> list[ScoreboardRow]:
         key=lambda r: (r.value is None, -(r.value or 0) if higher else (r.value or 0))
     )
     return rows
+
+
+def scoreboard_section(request: Any, profile: Any) -> dict[str, Any] | None:
+    """The /me/ section: every team scoreboard the viewer may see (None: hidden)."""
+    boards = [
+        (metric, team_scoreboard(viewer=request.user, metric=metric))
+        for metric in scoreboard_metrics(request.user)
+    ]
+    boards = [(metric, rows) for metric, rows in boards if rows]
+    return {"boards": boards} if boards else None

@@ -183,3 +183,35 @@ def test_scoreboard_lists_latest_team_values_ranked(org, cat):
     ]
     assert cat.resolution in incentives.scoreboard_metrics(org.users["employee"])
     assert cat.calls not in incentives.scoreboard_metrics(org.users["employee"])
+
+
+def test_me_page_shows_team_scoreboards_only(client, org, cat):
+    _flag(cat.resolution)
+    _flag(cat.calls)  # flagged but individual: never on a scoreboard
+    services.record_observations(
+        actor=None,
+        rows=[
+            {
+                "metric": cat.resolution.key,
+                "team": "Team B",
+                "period_start": "2026-03-01",
+                "value": "88",
+            },
+            {
+                "metric": cat.calls.key,
+                "employee_id": org.people["member_a"].employee_id,
+                "period_start": "2026-03-01",
+                "value": "123",
+            },
+        ],
+    )
+    client.force_login(org.users["employee"])
+    page = client.get("/me/").content.decode()
+    assert "Team scoreboards" in page
+    assert f'data-metric="{cat.resolution.key}"' in page and "Team B" in page
+    assert f'data-metric="{cat.calls.key}"' not in page
+
+
+def test_me_page_hides_scoreboards_without_eligible_metrics(client, org, cat):
+    client.force_login(org.users["employee"])
+    assert "Team scoreboards" not in client.get("/me/").content.decode()

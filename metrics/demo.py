@@ -19,6 +19,11 @@ so consents, if a consent step is registered, exist first):
 ``metrics-feedback`` (220)
     Peer feedback (rotating assignment), stakeholder feedback and evaluations
     with documented weights, written with ``save_governed``.
+``metrics-incentives`` (230)
+    An active incentive plan (Platform, high interdependence, 60 % team
+    weight), a draft plan with a silo risk (Support Desk), the gaming detection
+    run over the observations, and a Support peer-review cycle with generated
+    assignments.
 
 Consent: individual-level rows go through every registered capture guard first
 (:func:`metrics.services.validate_rows`, the governed path). Rows a guard
@@ -1172,6 +1177,7 @@ def register() -> None:
         order=220,
         description="peer and stakeholder feedback, evaluations with documented weights",
     )
+    register_incentives()
 
 
 __all__ = [
@@ -1179,7 +1185,86 @@ __all__ = [
     "PLANTED",
     "Calendar",
     "register",
+    "register_incentives",
     "seed_catalogue",
     "seed_feedback",
+    "seed_incentives",
     "seed_observations",
 ]
+
+
+# -- step 4: incentive safeguards (M5) --------------------------------------------------
+
+#: (team, plan name, [(metric key, weight %)], activate?)
+INCENTIVE_PLANS = (
+    # High interdependence: 60 % on team metrics, above the 50 % minimum.
+    ("platform", "Platform bonus", (("eng.deployment_frequency", "30"), ("eng.change_failure_rate", "30"), ("eng.pr_review_hours", "40")), True),
+    # Medium interdependence, 70 % individual: a draft the collaboration report flags.
+    ("support-desk", "Support desk bonus (draft)", (("support.calls_handled", "50"), ("support.quality_score", "20"), ("support.first_contact_resolution", "30")), False),
+)  # fmt: skip
+
+
+def seed_incentives(ctx: DemoContext) -> None:
+    """One active incentive plan and a draft with a silo risk, the gaming
+    detection run over the year of observations (the planted bunching shows
+    up), and a peer-review cycle for Support with generated assignments."""
+    from metrics import gaming_review, incentives, peer_reviews
+    from metrics.models import IncentiveComponent, IncentivePlan, PeerReviewCycle
+
+    metrics: dict[str, Metric] = ctx.extra["metrics"]
+    half_start = ctx.today.replace(month=1 if ctx.today.month <= 6 else 7, day=1)
+    half_end = _month_end(_add_months(half_start, 5))
+    for team_key, name, weights, activate in INCENTIVE_PLANS:
+        plan = save_governed(
+            IncentivePlan(
+                team=ctx.teams[team_key],
+                name=name,
+                period_start=half_start,
+                period_end=half_end,
+            ),
+            actor=ctx.actor,
+            reason=ctx.reason,
+        )
+        for key, weight in weights:
+            metric = metrics[key]
+            save_governed(
+                IncentiveComponent(
+                    plan=plan,
+                    metric=metric,
+                    level="individual" if metric.level == IND else "team",
+                    weight=Decimal(weight),
+                ),
+                actor=ctx.actor,
+                reason=ctx.reason,
+            )
+        if activate:
+            incentives.plan_activate(actor=ctx.actor, plan=plan, reason=ctx.reason)
+        ctx.counts["incentive plans"] += 1
+    found = gaming_review.detect_gaming(actor=ctx.actor)
+    ctx.counts["gaming findings"] += found["created"]
+    cycle = save_governed(
+        PeerReviewCycle(
+            name=f"{ctx.today.year}-H{1 if ctx.today.month <= 6 else 2}",
+            department=ctx.departments["support"],
+            reviewers_per_person=2,
+            starts_on=half_start,
+        ),
+        actor=ctx.actor,
+        reason=ctx.reason,
+    )
+    assigned = peer_reviews.generate_assignments(
+        actor=ctx.actor, cycle=cycle, reason=ctx.reason
+    )
+    ctx.counts["peer-review assignments"] += len(assigned)
+
+
+def register_incentives() -> None:
+    from governance import demo
+
+    demo.register(
+        "metrics-incentives",
+        seed_incentives,
+        order=230,
+        description="incentive plans (one active, one flagged draft), gaming "
+        "findings in the review queue, a peer-review cycle with assignments",
+    )

@@ -90,7 +90,12 @@ def test_steps_are_registered_after_every_governance_step():
     steps = {s.name: s for s in demo.steps()}
     ours = [
         steps[n]
-        for n in ("metrics-catalogue", "metrics-observations", "metrics-feedback")
+        for n in (
+            "metrics-catalogue",
+            "metrics-observations",
+            "metrics-feedback",
+            "metrics-incentives",
+        )
     ]
     kernel = [s for s in steps.values() if not s.name.startswith(("metrics-", "test-"))]
     assert min(s.order for s in ours) >= 200
@@ -370,3 +375,50 @@ def test_evaluations_have_documented_weights_and_an_independent_evaluator(ctx):
         components = evaluation.components
         expected = sum(w * components[k] for k, w in evaluation.weights.items())
         assert abs(float(evaluation.score) - expected) < 0.02
+
+
+# -- incentive safeguards (M5) ----------------------------------------------------------
+
+
+def test_incentive_plans_one_active_one_flagged(ctx):
+    from metrics import incentives
+    from metrics.models import IncentivePlan
+
+    plans = {p.team.name: p for p in IncentivePlan.objects.select_related("team")}
+    platform = plans["Platform Engineering"]
+    assert platform.status == "active" and platform.team.interdependence == "high"
+    check = incentives.plan_check(platform)
+    assert check.ok and check.team_percent == 60.0
+    support = plans["Support Desk"]
+    assert support.status == "draft"
+    assert incentives.plan_check(support).verdict.silo_risk
+
+
+def test_gaming_detection_finds_the_planted_bunching(ctx):
+    from metrics import gaming_review
+    from metrics.models import GamingFinding
+
+    bunching = GamingFinding.objects.filter(
+        kind="threshold_bunching", metric__key="sales.outbound_calls"
+    )
+    assert bunching.count() == 1
+    assert bunching.get().team == ctx.teams["inside-sales"]
+    assert all(f.status == "open" for f in GamingFinding.objects.all())
+    before = GamingFinding.objects.count()
+    assert gaming_review.detect_gaming(actor=None)["created"] == 0
+    assert GamingFinding.objects.count() == before
+
+
+def test_peer_review_cycle_assigned_by_rotation(ctx):
+    from metrics.models import PeerReviewAssignment, PeerReviewCycle
+
+    cycle = PeerReviewCycle.objects.get()
+    assert cycle.status == "assigned"
+    pairs = list(
+        PeerReviewAssignment.objects.filter(cycle=cycle).values_list(
+            "reviewer_id", "reviewee_id", "reviewee__manager_id"
+        )
+    )
+    people = Person.objects.filter(department=cycle.department, status="active")
+    assert len(pairs) == 2 * people.count()
+    assert all(r != e and r != m for r, e, m in pairs)

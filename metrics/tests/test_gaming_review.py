@@ -280,3 +280,19 @@ def test_findings_stay_off_the_persons_record(client, org, cat):
     assert "gaming" not in exported.lower()
     assert "counter-metric" not in exported.lower()
     assert "just on the passing side" not in exported
+
+
+def test_gaming_job_is_declared_daily_and_runs_through_the_queue(org, cat):
+    import importlib
+
+    from django_q.tasks import async_task, result
+
+    from governance import schedules
+
+    job = schedules.registered()["metrics.gaming_detection"]
+    assert (job.func, job.schedule_type) == ("metrics.tasks.gaming_detection", "D")
+    module, name = job.func.rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(module), name))
+    _counter_pair(org, cat)
+    counts = result(async_task(job.func, sync=True))
+    assert counts["created"] == 1 and GamingFinding.objects.count() == 1

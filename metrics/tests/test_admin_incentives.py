@@ -362,3 +362,58 @@ def test_finding_change_page_offers_review_only_to_reviewers(client, world):
     client.force_login(org.users["auditor"])
     page = client.get(url)
     assert page.status_code == 200 and review not in page.content.decode()
+
+
+def _add_plan_data(org, cat, level):
+    return {
+        "name": "Team A1 H2",
+        "team": str(org.team_a1.pk),
+        "period_start": "2026-07-01",
+        "period_end": "2026-12-31",
+        "components-TOTAL_FORMS": "2",
+        "components-INITIAL_FORMS": "0",
+        "components-MIN_NUM_FORMS": "0",
+        "components-MAX_NUM_FORMS": "1000",
+        "components-0-metric": str(cat.calls.pk),
+        "components-0-level": level,
+        "components-0-weight": "40",
+        "components-1-metric": str(cat.resolution.pk),
+        "components-1-level": "team",
+        "components-1-weight": "60",
+    }
+
+
+def test_hr_creates_a_plan_with_components_in_the_admin(client, world):
+    org, cat, *_ = world
+    client.force_login(org.users["hr"])
+    url = reverse("admin:metrics_incentiveplan_add")
+    response = client.post(url, _add_plan_data(org, cat, "individual"))
+    assert response.status_code == 302, response.context["errors"]
+    plan = IncentivePlan.objects.get(name="Team A1 H2")
+    assert sorted(plan.components.values_list("level", "weight")) == [
+        ("individual", Decimal("40.00")),
+        ("team", Decimal("60.00")),
+    ]
+    assert plan.status == "draft" and plan.history.count() == 1
+
+
+def test_component_level_mismatch_is_a_form_error_and_nothing_is_saved(client, world):
+    org, cat, *_ = world
+    client.force_login(org.users["hr"])
+    response = client.post(
+        reverse("admin:metrics_incentiveplan_add"), _add_plan_data(org, cat, "team")
+    )
+    assert response.status_code == 200
+    assert "individual-level metric" in response.content.decode()
+    assert not IncentivePlan.objects.filter(name="Team A1 H2").exists()
+
+
+def test_manager_cannot_create_plans(client, world):
+    org, cat, *_ = world
+    client.force_login(org.users["manager"])
+    response = client.post(
+        reverse("admin:metrics_incentiveplan_add"),
+        _add_plan_data(org, cat, "individual"),
+    )
+    assert response.status_code == 403
+    assert not IncentivePlan.objects.filter(name="Team A1 H2").exists()

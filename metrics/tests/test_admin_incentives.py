@@ -417,3 +417,25 @@ def test_manager_cannot_create_plans(client, world):
     )
     assert response.status_code == 403
     assert not IncentivePlan.objects.filter(name="Team A1 H2").exists()
+
+
+@pytest.mark.parametrize(
+    ("role", "scoreboards", "collaboration"),
+    [
+        ("hr", True, True),
+        ("manager", True, True),
+        ("auditor", True, True),
+        ("steward", True, False),
+        ("board", True, False),
+    ],
+)
+def test_metrics_index_links_the_pages_each_role_may_open(
+    client, world, role, scoreboards, collaboration
+):
+    org, *_ = world
+    client.force_login(org.users[role])
+    html = client.get(reverse("admin:app_list", args=["metrics"])).content.decode()
+    assert (reverse("admin:metrics_incentiveplan_scoreboards") in html) is scoreboards
+    assert (
+        reverse("admin:metrics_incentiveplan_collaboration") in html
+    ) is collaboration

@@ -18,8 +18,10 @@ checks of :mod:`metrics.analytics.gaming` over current observations and files
   ``GAMING_BUNCHING_WINDOW`` (default 0.1) of the threshold on either side.
 
 Values are pooled per *team measured* (an individual-level value counts for its
-metric's team): a finding names a metric and a team or the organisation,
-never a person, and its text holds numbers only. Findings are not written to
+metric's team; a pool of individual values from fewer than
+``GAMING_MIN_PEOPLE`` people, default 3, is not examined): a finding names a
+metric and a team or the organisation, never a person, and its text holds
+aggregate numbers only. Findings are not written to
 anyone's record: they live only in this queue (no relation to a person, not in
 evaluations, observations, self-service or person exports).
 
@@ -79,7 +81,11 @@ def _fingerprint(*parts: Any) -> str:
 
 
 def _load(metrics: dict[int, Metric]) -> _Series:
+    """Current values per (metric, team measured). A pool of individual values
+    from fewer than ``GAMING_MIN_PEOPLE`` people (default 3) is left out: its
+    summary would describe one or two people's numbers."""
     series: _Series = defaultdict(list)
+    people: dict[tuple[int, int | None], set[Any]] = defaultdict(set)
     observations = (
         Observation.objects.current()
         .filter(metric_id__in=list(metrics))
@@ -101,9 +107,14 @@ def _load(metrics: dict[int, Metric]) -> _Series:
             continue  # erased subjects read as None / a marker
         metric = metrics[obs.metric_id]
         team = obs.team_id if obs.person_id is None else metric.team_id
-        series[(obs.metric_id, team)].append(
-            (obs.period_start, obs.period_end, float(value))
-        )
+        key = (obs.metric_id, team)
+        if obs.person_id is not None:
+            people[key].add(obs.person_id)
+        series[key].append((obs.period_start, obs.period_end, float(value)))
+    minimum = int(_setting("GAMING_MIN_PEOPLE", 3))
+    for key, who in people.items():
+        if len(who) < minimum:
+            del series[key]
     return series
 
 

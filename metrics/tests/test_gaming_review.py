@@ -32,21 +32,23 @@ def cat(org):
 
 
 def _counter_pair(org, cat):
-    """Calls (individual, Team A) climb while Team A's resolution rate falls."""
+    """Calls (individual, three people of Team A) climb while Team A's
+    resolution rate falls."""
     MetricConflict.objects.create(
         metric_a=cat.calls, metric_b=cat.resolution, description="quota vs quality"
     )
     rows = []
     for i, month in enumerate(MONTHS):
         later = i >= 3
-        rows.append(
-            {
-                "metric": cat.calls.key,
-                "employee_id": org.people["member_a1"].employee_id,
-                "period_start": month.isoformat(),
-                "value": "150" if later else "100",
-            }
-        )
+        for key in ("member_a", "member_a1", "manager_a"):
+            rows.append(
+                {
+                    "metric": cat.calls.key,
+                    "employee_id": org.people[key].employee_id,
+                    "period_start": month.isoformat(),
+                    "value": "150" if later else "100",
+                }
+            )
         rows.append(
             {
                 "metric": cat.resolution.key,
@@ -296,3 +298,11 @@ def test_gaming_job_is_declared_daily_and_runs_through_the_queue(org, cat):
     _counter_pair(org, cat)
     counts = result(async_task(job.func, sync=True))
     assert counts["created"] == 1 and GamingFinding.objects.count() == 1
+
+
+def test_pools_of_fewer_than_three_people_are_not_examined(org, cat, settings):
+    _bunching(org, cat)  # three people's calls
+    settings.GAMING_MIN_PEOPLE = 4
+    assert gaming_review.detect_gaming(actor=None)["created"] == 0
+    settings.GAMING_MIN_PEOPLE = 3
+    assert gaming_review.detect_gaming(actor=None)["created"] == 1

@@ -23,6 +23,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -111,6 +112,27 @@ class IncentivePlanAdmin(GovernedModelAdmin):
         if obj is not None and obj.status != IncentivePlan.Status.DRAFT:
             return False  # an active plan is frozen
         return super().has_change_permission(request, obj)
+
+    def save_formset(
+        self, request: HttpRequest, form: Any, formset: Any, change: bool
+    ) -> None:
+        """Components go through ``incentives.component_save`` (draft plans only)."""
+        if formset.model is not IncentiveComponent:
+            return super().save_formset(request, form, formset, change)
+        reason = (form.cleaned_data.get("change_reason") or "").strip() or (
+            "changed in admin" if change else "created in admin"
+        )
+        instances = formset.save(commit=False)
+        with transaction.atomic():
+            for obj in formset.deleted_objects:
+                obj._change_reason = reason
+                obj._history_user = request.user
+                obj.delete()
+            for obj in instances:
+                incentives.component_save(
+                    actor=request.user, component=obj, reason=reason
+                )
+        return None
 
     @admin.display(description="Team / individual weight")
     def shares(self, obj: IncentivePlan) -> str:

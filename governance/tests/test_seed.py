@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import random
-import time
 from io import StringIO
 
 import pytest
@@ -279,9 +278,3 @@ def test_a_registered_step_runs_after_the_kernel_steps(debug):
         "team": "Enterprise Sales",
     }
     assert "test-extra" not in {s.name for s in demo.steps()}
-
-
-def test_seeding_is_fast(debug):
-    started = time.perf_counter()
-    _seed()
-    assert time.perf_counter() - started < 10

@@ -24,6 +24,11 @@ class GovernanceConfig(AppConfig):
         schedules.register(
             "governance.verify_audit_chain", "governance.tasks.verify_audit_chain", "D"
         )
+        from governance import retention, subject_rights  # noqa: F401  (registries)
+
+        schedules.register(
+            "governance.purge_expired", "governance.tasks.purge_expired", "D"
+        )
         schedules.register(
             "governance.clear_expired_sessions",
             "governance.tasks.clear_expired_sessions",

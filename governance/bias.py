@@ -358,7 +358,7 @@ def complete_assessment(
 
 # -- remediation -------------------------------------------------------------------
 
-_FORWARD = {
+FORWARD = {
     RemediationItem.Status.OPEN: {
         RemediationItem.Status.IN_PROGRESS,
         RemediationItem.Status.CLOSED,
@@ -403,7 +403,7 @@ def remediation_transition(
     locked = RemediationItem.objects.select_for_update().get(pk=item.pk)
     target = RemediationItem.Status(status)
     current = RemediationItem.Status(locked.status)
-    if target not in _FORWARD[current]:
+    if target not in FORWARD[current]:
         raise ValidationError(
             f"A remediation item that is {current.label.lower()} can't become "
             f"{target.label.lower()}."

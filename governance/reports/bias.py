@@ -11,76 +11,13 @@ from typing import Any
 
 from django.utils.html import format_html, format_html_join
 
+from governance.bias import COLUMNS, assessment_data
 from governance.classification import Sensitivity
 
 from .charts import figure_data_uri
 from .data import csv_data, json_data
 from .issue import IssuedReport, issue_report
 from .render import ReportSpec
-
-COLUMNS = [
-    "group",
-    "suppressed",
-    "is_reference",
-    "n",
-    "selected",
-    "rate",
-    "impact_ratio",
-    "adverse",
-    "parity_difference",
-    "fisher_p",
-    "chi2_p",
-    "mean",
-    "mean_difference",
-    "cohens_d",
-]
-
-
-def assessment_data(assessment: Any) -> dict[str, Any]:
-    """The assessment as JSON-able data (suppressed groups carry no figures)."""
-    return {
-        "id": assessment.pk,
-        "target_type": assessment.target_type,
-        "target_id": assessment.target_id,
-        "target_label": assessment.target_label,
-        "target_version": assessment.target_version,
-        "attribute": assessment.attribute,
-        "period_start": assessment.period_start.isoformat()
-        if assessment.period_start
-        else None,
-        "period_end": assessment.period_end.isoformat()
-        if assessment.period_end
-        else None,
-        "threshold": str(assessment.threshold),
-        "min_group_size": assessment.min_group_size,
-        "run_by_id": assessment.run_by_id,
-        "run_at": assessment.run_at.isoformat(),
-        "dataset_hash": assessment.dataset_hash,
-        "dataset_size": assessment.dataset_size,
-        "excluded_count": assessment.excluded_count,
-        "reference_group": assessment.reference_group,
-        "verdict": assessment.verdict,
-        "status": assessment.status,
-        "completed_at": assessment.completed_at.isoformat()
-        if assessment.completed_at
-        else None,
-        "completion_note": assessment.completion_note,
-        "groups": [
-            {c: getattr(g, c) for c in COLUMNS} for g in assessment.groups.all()
-        ],
-        "remediation": [
-            {
-                "id": item.pk,
-                "description": item.description,
-                "owner": item.owner.employee_id,
-                "due_date": item.due_date.isoformat(),
-                "status": item.status,
-                "closing_note": item.closing_note,
-                "closed_at": item.closed_at.isoformat() if item.closed_at else None,
-            }
-            for item in assessment.remediation_items.select_related("owner")
-        ],
-    }
 
 
 def _chart(groups: list[dict[str, Any]]) -> str:

@@ -343,3 +343,43 @@ def test_metric_outcomes_are_each_persons_latest_valid_value(org):
     assert governance_links.metric_outcomes(str(cat.calls.pk)) == [
         (a1.pk, Decimal("120"))
     ]
+
+
+@pytest.mark.parametrize(
+    ("principal", "count"),
+    [("compliance", 1), ("auditor", 1), ("hr", 0), ("board", 0), ("employee", 0)],
+)
+def test_audit_pack_summary_is_scoped_and_json_ready(org, principal, count):
+    import json
+
+    from django.utils import timezone
+
+    from governance import selectors
+
+    _evaluations(org)
+    assessment = _run(org)
+    bias.remediation_create(
+        actor=org.users["compliance"],
+        assessment=assessment,
+        description="Recalibrate",
+        owner=org.people["hr"],
+        due_date=datetime.date(2020, 1, 1),
+    )
+    today = timezone.localdate()
+    summary = selectors.bias_assessment_summary(
+        viewer=org.users[principal], date_from=today, date_to=today
+    )
+    json.dumps(summary)
+    assert summary["count"] == count
+    if count:
+        (data,) = summary["assessments"]
+        assert data["verdict"] == "adverse" and summary["by_verdict"]["adverse"] == 1
+        small = next(g for g in data["groups"] if g["group"] == "nonbinary")
+        assert small["n"] is None and small["rate"] == ""
+        assert len(summary["remediation"]["overdue"]) == 1
+    earlier = selectors.bias_assessment_summary(
+        viewer=org.users[principal],
+        date_from=datetime.date(2020, 1, 1),
+        date_to=datetime.date(2020, 12, 31),
+    )
+    assert earlier["count"] == 0

@@ -24,7 +24,11 @@ class GovernanceConfig(AppConfig):
         schedules.register(
             "governance.verify_audit_chain", "governance.tasks.verify_audit_chain", "D"
         )
-        from governance import retention, subject_rights  # noqa: F401  (registries)
+        from governance import (  # noqa: F401  (registries and demo steps)
+            demo_compliance,
+            retention,
+            subject_rights,
+        )
 
         schedules.register(
             "governance.purge_expired", "governance.tasks.purge_expired", "D"

@@ -234,3 +234,9 @@ def test_place_hold_in_the_admin(client, org):
     assert good.status_code == 302
     hold = LegalHold.objects.get()
     assert hold.person == person and hold.placed_by == org.users["compliance"]
+
+
+def test_retention_policies_link_the_records_of_processing(client, org):
+    _as(client, org, "auditor")
+    page = client.get(reverse("admin:governance_retentionpolicy_changelist"))
+    assert ROPA in page.content.decode()

@@ -147,7 +147,7 @@ def test_remediation_moves_forward_on_its_change_form_and_completes(client, org)
     ("principal", "status"),
     [("compliance", 200), ("auditor", 200), ("low_auditor", 403), ("hr", 403)],
 )
-def test_report_download_role_and_clearance(client, org, principal, status):
+def test_report_download_role_and_clearance(client, org, principal, status, tmp_path):
     assessment = _assessment(org)
     if principal == "low_auditor":
         user = make_user("low_auditor", Role.AUDITOR, clearance=Sensitivity.INTERNAL)
@@ -161,8 +161,28 @@ def test_report_download_role_and_clearance(client, org, principal, status):
     if status == 200:
         assert response.content.startswith(b"%PDF")
         assert issued.get().data["report_type"] == "bias_assessment"
+        _check_report_contents(response.content, assessment, tmp_path)
     else:
         assert not issued.exists()
+
+
+def _check_report_contents(body, assessment, tmp_path):
+    """The figures travel with the report (JSON and CSV), small groups without
+    figures; the pages carry the table and the marking."""
+    from governance.reports import pdfinfo
+
+    path = tmp_path / "bias.pdf"
+    path.write_bytes(body)
+    with pdfinfo.open_pdf(path) as pdf:
+        files = pdfinfo.embedded_files(pdf)
+        text = "\n".join(pdfinfo.page_texts(pdf))
+    data = json.loads(files["bias-assessment.json"].content)
+    assert data["dataset_hash"] == assessment.dataset_hash
+    groups = {g["group"]: g for g in data["groups"]}
+    assert groups["female"]["rate"] == "3/8" and groups["female"]["adverse"] is True
+    assert groups["nonbinary"]["n"] is None and groups["nonbinary"]["suppressed"]
+    assert files["groups.csv"].content.decode().startswith("group,suppressed")
+    assert "Figures per group" in text and "CONFIDENTIAL" in text
 
 
 @pytest.mark.parametrize(

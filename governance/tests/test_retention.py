@@ -218,3 +218,15 @@ def test_policies_only_for_purgeable_types(org):
             ),
             reason="r",
         )
+
+
+def test_the_daily_job_is_declared_and_runs_the_purge(org, world):
+    from governance import schedules, tasks
+
+    job = schedules.registered()["governance.purge_expired"]
+    assert (job.func, job.schedule_type) == ("governance.tasks.purge_expired", "D")
+    expected = retention.purge_expired(actor=None, dry_run=True).removed
+    result = tasks.purge_expired()
+    assert result["removed"] == expected
+    assert Observation.objects.count() == 6 - expected
+    assert AuditEvent.objects.filter(action="retention.purged").count() == 1

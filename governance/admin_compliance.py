@@ -15,6 +15,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -53,7 +54,7 @@ def _page(
             "opts": admin_.model._meta,
             "submit": extra.pop("submit", title),
             "objects": extra.pop("objects", None),
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             **extra,
         },
     )
@@ -87,7 +88,7 @@ class RunAssessmentForm(forms.Form):
             ]
             if options:
                 choices.append((provider.label.capitalize(), options))
-        self.fields["target"].choices = choices
+        self.fields["target"].choices = choices  # type: ignore[attr-defined]
 
 
 class CompleteForm(forms.Form):
@@ -256,7 +257,7 @@ class BiasAssessmentAdmin(GovernedModelAdmin):
             form,
             "Run a bias assessment",
             submit="Run the assessment",
-            adminform=admin.helpers.AdminForm(
+            adminform=helpers.AdminForm(
                 form, [(None, {"fields": list(form.fields)})], {}
             ),
             inline_admin_formsets=[],
@@ -445,7 +446,7 @@ class RetentionPolicyForm(GovernedAdminForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["record_type"].choices = [
+        self.fields["record_type"].choices = [  # type: ignore[attr-defined]
             (label, f"{label}: {t.description}")
             for label, t in sorted(retention.record_types().items())
         ]
@@ -543,7 +544,8 @@ class LegalHoldForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if "record_type" in self.fields:
-            self.fields["record_type"].choices = [("", "— (a person)")] + [
+            field: Any = self.fields["record_type"]
+            field.choices = [("", "— (a person)")] + [
                 (label, label) for label in sorted(retention.record_types())
             ]
 

@@ -282,11 +282,12 @@ def purge_expired(
             if wanted is not None and label not in wanted:
                 continue
             result = report.types.setdefault(label, TypeResult())
-            person_attr = (
-                record_type.model._meta.get_field(record_type.person_field).attname
+            person_field: Any = (
+                record_type.model._meta.get_field(record_type.person_field)
                 if record_type.person_field
-                else ""
+                else None
             )
+            person_attr = person_field.attname if person_field is not None else ""
             for obj in (
                 expired(record_type, now=now).order_by("pk").iterator(chunk_size=500)
             ):

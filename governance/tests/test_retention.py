@@ -230,3 +230,15 @@ def test_the_daily_job_is_declared_and_runs_the_purge(org, world):
     assert result["removed"] == expected
     assert Observation.objects.count() == 6 - expected
     assert AuditEvent.objects.filter(action="retention.purged").count() == 1
+
+
+def test_erasure_waits_for_a_legal_hold_to_be_released(org):
+    compliance = org.users["compliance"]
+    person = org.people["member_b"]
+    hold = retention.hold_place(actor=compliance, person=person, reason="claim")
+    with pytest.raises(ValidationError, match="legal hold"):
+        services.person_erase(person=person, actor=compliance, reason="asked")
+    assert Person.objects.get(pk=person.pk).erased_at is None
+    retention.hold_release(actor=compliance, hold=hold, reason="settled")
+    services.person_erase(person=person, actor=compliance, reason="asked")
+    assert Person.objects.get(pk=person.pk).erased_at is not None

@@ -70,6 +70,10 @@ def world(org):
     return cat
 
 
+def pdfinfo.embedded_files(pdf):
+    return pdfinfo.embedded_files(pdf)
+
+
 def _login(client, org, key):
     client.force_login(org.users[key])
 
@@ -148,11 +152,23 @@ def test_my_data_section_links_the_downloads(client, org, world):
     assert JSON_URL in page and PDF_URL in page
 
 
-def test_subject_access_report_pdf_is_issued_and_recorded(client, org, world):
+def test_subject_access_report_pdf_is_issued_and_recorded(client, org, world, tmp_path):
+    from governance.reports import pdfinfo
+
     _login(client, org, "employee")
     response = client.get(PDF_URL)
     assert response.status_code == 200
     assert response.content.startswith(b"%PDF")
+    path = tmp_path / "sar.pdf"
+    path.write_bytes(response.content)
+    with pdfinfo.open_pdf(path) as pdf:
+        embedded = json.loads(pdfinfo.embedded_files(pdf)["subject-access.json"].content)
+        text = "\n".join(pdfinfo.page_texts(pdf))
+    me = org.people["member_a"]
+    assert embedded["subject"]["person_id"] == str(me.pk)
+    assert me.employee_id in text and "RESTRICTED" in text
+    assert "Consistent quality all half-year." in text
+    assert org.people["member_a1"].employee_id not in text
     event = AuditEvent.objects.get(action="report.issued")
     assert event.data["report_type"] == "subject_access"
     assert event.data["classification"] == "RESTRICTED"

@@ -70,10 +70,6 @@ def world(org):
     return cat
 
 
-def pdfinfo.embedded_files(pdf):
-    return pdfinfo.embedded_files(pdf)
-
-
 def _login(client, org, key):
     client.force_login(org.users[key])
 
@@ -162,7 +158,9 @@ def test_subject_access_report_pdf_is_issued_and_recorded(client, org, world, tm
     path = tmp_path / "sar.pdf"
     path.write_bytes(response.content)
     with pdfinfo.open_pdf(path) as pdf:
-        embedded = json.loads(pdfinfo.embedded_files(pdf)["subject-access.json"].content)
+        embedded = json.loads(
+            pdfinfo.embedded_files(pdf)["subject-access.json"].content
+        )
         text = "\n".join(pdfinfo.page_texts(pdf))
     me = org.people["member_a"]
     assert embedded["subject"]["person_id"] == str(me.pk)

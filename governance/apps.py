@@ -24,6 +24,15 @@ class GovernanceConfig(AppConfig):
         schedules.register(
             "governance.verify_audit_chain", "governance.tasks.verify_audit_chain", "D"
         )
+        from governance import (  # noqa: F401  (registries and demo steps)
+            demo_compliance,
+            retention,
+            subject_rights,
+        )
+
+        schedules.register(
+            "governance.purge_expired", "governance.tasks.purge_expired", "D"
+        )
         schedules.register(
             "governance.clear_expired_sessions",
             "governance.tasks.clear_expired_sessions",

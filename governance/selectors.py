@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,3 +67,47 @@ def own_profile(*, viewer: Any) -> OwnProfile | None:
         manager_name=manager_name,
         memberships=memberships,
     )
+
+
+def bias_assessment_summary(
+    *, viewer: Any, date_from: datetime.date, date_to: datetime.date
+) -> dict[str, Any]:
+    """Bias assessments run between ``date_from`` and ``date_to`` (inclusive)
+    that ``viewer`` may see, as JSON-able data for the audit pack: each
+    assessment's target, verdict, status, dataset hash, per-group figures
+    (suppressed groups without figures) and remediation items; plus totals
+    and the remediation items overdue at ``date_to``. Nothing for a viewer
+    without permission to view assessments."""
+    from governance import bias
+    from governance.models import BiasAssessment, RemediationItem
+
+    rows = (
+        BiasAssessment.objects.visible_to(viewer)
+        .filter(run_at__date__gte=date_from, run_at__date__lte=date_to)
+        .prefetch_related("groups", "remediation_items__owner")
+        .order_by("run_at", "pk")
+    )
+    assessments = [bias.assessment_data(a) for a in rows]
+    items = [i for a in assessments for i in a["remediation"]]
+    overdue = [
+        i
+        for i in items
+        if i["status"] != RemediationItem.Status.CLOSED
+        and i["due_date"] < date_to.isoformat()
+    ]
+    by = dict.fromkeys(BiasAssessment.Verdict.values, 0)
+    for a in assessments:
+        by[a["verdict"]] += 1
+    return {
+        "date_from": date_from.isoformat(),
+        "date_to": date_to.isoformat(),
+        "count": len(assessments),
+        "by_verdict": by,
+        "completed": sum(a["status"] == "completed" for a in assessments),
+        "remediation": {
+            "total": len(items),
+            "closed": sum(i["status"] == RemediationItem.Status.CLOSED for i in items),
+            "overdue": overdue,
+        },
+        "assessments": assessments,
+    }

@@ -21,7 +21,7 @@ from governance.audit import events
 from governance.audit.history import bulk_history
 from governance.crypto import store
 from governance.crypto.keyring import get_keyring
-from governance.models import DataKey, Person, User
+from governance.models import DataKey, LegalHold, Person, User
 from governance.roles import ROLES, Role
 
 
@@ -153,6 +153,11 @@ def person_erase(*, person: Person, actor: Any, reason: str) -> Person:
     reason = _require_reason(reason)
     if actor is not None and not permissions.has_model_perm(actor, Person, "erase"):
         raise PermissionDenied("Only compliance officers may erase a person's data.")
+    if LegalHold.objects.filter(person=person, released_at__isnull=True).exists():
+        raise ValidationError(
+            "This person's records are under a legal hold (GDPR Art. 17(3)(e)): "
+            "release the hold before erasing."
+        )
     shredded = store.shred(person.pk)
     person.erased_at = timezone.now()
     person.status = Person.Status.LEFT

@@ -31,3 +31,11 @@ def clear_expired_sessions() -> None:
     from django.core.management import call_command
 
     call_command("clearsessions")
+
+
+def purge_expired() -> dict[str, Any]:
+    """Daily: purge records past their retention period (never held ones)."""
+    from governance import retention
+
+    report = retention.purge_expired(actor=None)
+    return {"removed": report.removed, "at": report.at.isoformat()}

@@ -167,3 +167,30 @@ def build_org() -> Org:
     u["nobody"] = make_user("nobody")  # authenticated, no role
     u["admin"] = make_user("admin", superuser=True, clearance=3)
     return org
+
+
+def completed_bias_assessment(
+    *, target_type: str, target_id: Any, version: int | None = None
+) -> Any:
+    """A completed bias assessment row for ``target_id`` (for tests of the
+    gates it opens; the assessment's own figures are tested in test_bias)."""
+    from django.utils import timezone
+
+    from governance.models import BiasAssessment
+
+    now = timezone.now()
+    assessment = BiasAssessment(
+        target_type=target_type,
+        target_id=str(target_id),
+        target_label=f"test target {target_id}",
+        target_version=version,
+        attribute=BiasAssessment.Attribute.GENDER,
+        threshold=0,
+        run_at=now,
+        dataset_hash="0" * 64,
+        verdict=BiasAssessment.Verdict.NO_ADVERSE,
+        status=BiasAssessment.Status.COMPLETED,
+        completed_at=now,
+        completion_note="test",
+    )
+    return services.save_governed(assessment, actor=None, reason="test assessment")

@@ -1153,6 +1153,136 @@ def _quantitative(
     return result
 
 
+# -- step 4: the review board and a bias assessment (M8.4, M8.5) --------------------
+
+_ASSESSMENT = {
+    "who_is_measured": "The 6 inside-sales representatives, monthly.",
+    "behaviours_encouraged": "Closing booked revenue against an individual quota.",
+    "gaming_vectors": "Pulling deals forward across month ends; sandbagging quotas.",
+    "counter_metrics": "Deal slippage rate and early-cancellation rate, per rep.",
+    "unintended_consequences": "Less help for colleagues; pressure in weak territories.",
+    "fairness_groups": "Gender and age band (four-fifths rule on bonus eligibility).",
+    "consent_basis": "Legitimate interest; consent where the jurisdiction requires it.",
+    "permitted_uses": "Variable pay only together with the team target; never termination.",
+}
+
+
+def seed_governance(ctx: DemoContext) -> None:
+    """A decided ballot (rejected a month ago: written as the past it is), the
+    resubmitted proposal now being voted on, and a bias assessment of the
+    latest evaluation period (with a remediation item if it finds adverse
+    impact)."""
+    from governance import bias, board
+    from governance.models import Ballot, ImpactAssessment, Proposal, Vote
+    from metrics import governance_links
+
+    compliance, member = ctx.users.get("compliance"), ctx.users.get("board")
+    metric = Metric.objects.filter(key="sales.quota_attainment").first()
+    if compliance is None or member is None or metric is None:
+        return
+    now = timezone.now()
+    opened, closed = (
+        now - datetime.timedelta(days=35),
+        now - datetime.timedelta(days=30),
+    )
+    rejected = Proposal(
+        title="Quota attainment as an input to variable pay",
+        summary="Use each rep's monthly quota attainment in the variable-pay formula.",
+        subject_type=governance_links.SUBJECT_TYPE,
+        subject_id=str(metric.pk),
+        subject_label=f"{metric.name} ({metric.key})",
+        author=compliance,
+        status=Proposal.Status.REJECTED,
+        bound_version=metric.methodology_version,
+        bound_digest=governance_links.governed_digest(metric),
+        created_at=opened,
+        decided_at=closed,
+    )
+    save_governed(rejected, actor=compliance, reason="demo: decided last month")
+    save_governed(
+        ImpactAssessment(
+            proposal=rejected,
+            **{
+                **_ASSESSMENT,
+                "counter_metrics": "None yet: to be decided after go-live.",
+            },
+        ),
+        actor=compliance,
+        reason=ctx.reason,
+    )
+    ballot = Ballot(
+        proposal=rejected,
+        opened_at=opened,
+        opened_by_id=compliance.pk,
+        deadline=closed,
+        quorum=1,
+        eligible_count=1,
+        status=Ballot.Status.CLOSED,
+        outcome=Ballot.Outcome.REJECTED,
+        closed_at=closed,
+        reject_count=1,
+    )
+    save_governed(ballot, actor=compliance, reason="demo: decided last month")
+    cast = opened + datetime.timedelta(days=2)
+    save_governed(
+        Vote(
+            ballot=ballot,
+            voter=member,
+            choice=Vote.Choice.REJECT,
+            rationale="No counter-metric for pulled-forward deals; resubmit with one.",
+            cast_at=cast,
+            updated_at=cast,
+            ballot_deadline=closed,
+        ),
+        actor=member,
+        reason=ctx.reason,
+    )
+    proposal = board.proposal_create(
+        actor=compliance,
+        title="Quota attainment for variable pay (resubmitted with counter-metrics)",
+        summary="As before, now paired with deal slippage and early cancellations.",
+        subject_type=governance_links.SUBJECT_TYPE,
+        subject_id=metric.pk,
+        assessment=_ASSESSMENT,
+    )
+    board.ballot_open(
+        actor=compliance, proposal=proposal, deadline=now + datetime.timedelta(days=7)
+    )
+    ctx.counts["board proposals"] += 2
+
+    latest = (
+        Evaluation.objects.order_by("-period_end", "-period_start")
+        .values_list("period_start", "period_end")
+        .first()
+    )
+    if latest is None:
+        return
+    assessment = bias.run_assessment(
+        actor=compliance,
+        target_type=bias.EVALUATION_RELEASE,
+        target_id=bias.release_id(*latest),
+        attribute="gender",
+        threshold=Decimal("3"),
+        reason="demo: assessment of the latest evaluation release",
+    )
+    ctx.counts["bias assessments"] += 1
+    if assessment.status == "open":
+        owner = ctx.people.get("lead:people-ops")
+        if owner is not None:
+            bias.remediation_create(
+                actor=compliance,
+                assessment=assessment,
+                description="Review rating calibration across groups with the team "
+                "leads; re-run the assessment before the next release.",
+                owner=owner,
+                due_date=ctx.today + datetime.timedelta(days=30),
+            )
+    ctx.log(
+        f"    board: 1 decided ballot, 1 open; bias assessment "
+        f"#{assessment.pk}: {assessment.get_verdict_display()}"
+    )
+
+
 def register() -> None:
     """Add the metrics steps to ``seed_demo`` (called from ``MetricsConfig.ready``)."""
     from governance import demo
@@ -1178,6 +1308,12 @@ def register() -> None:
         description="peer and stakeholder feedback, evaluations with documented weights",
     )
     register_incentives()
+    demo.register(
+        "metrics-governance",
+        seed_governance,
+        order=240,
+        description="a decided and an open review-board ballot, a bias assessment",
+    )
 
 
 __all__ = [

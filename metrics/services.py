@@ -74,6 +74,10 @@ _capture_guards: list[CaptureGuard] = []
 #: guard(metric, actor) -> error message or None, before a metric becomes active.
 ActivationGuard = Callable[[Metric, Any], str | None]
 _activation_guards: list[ActivationGuard] = []
+#: guard(period_start, period_end, actor) -> error message or None, before an
+#: evaluation period is released (e.g. the bias assessment gate, M8.5).
+ReleaseGuard = Callable[[datetime.date, datetime.date, Any], str | None]
+_release_guards: list[ReleaseGuard] = []
 #: hook(observations, actor) after a batch is stored (same transaction): data-quality scan …
 _post_capture_hooks: list[Callable[[list[Observation], Any], None]] = []
 #: hook(metric, changed_fields, actor) after a governed edit (e.g. revoke board approval).
@@ -88,6 +92,11 @@ def register_capture_guard(guard: CaptureGuard) -> None:
 def register_activation_guard(guard: ActivationGuard) -> None:
     if guard not in _activation_guards:
         _activation_guards.append(guard)
+
+
+def register_release_guard(guard: ReleaseGuard) -> None:
+    if guard not in _release_guards:
+        _release_guards.append(guard)
 
 
 def register_post_capture_hook(hook: Callable[[list[Observation], Any], None]) -> None:
@@ -797,3 +806,76 @@ def plaintext_value(observation: Observation) -> Any:
     """The stored value as read (sealed or plain) — for internal computation only."""
     value = observation.value
     return None if isinstance(value, Ciphertext) else value
+
+
+# -- evaluation releases ------------------------------------------------------------
+
+
+@transaction.atomic
+def release_evaluations(
+    *,
+    actor: Any,
+    period_start: datetime.date,
+    period_end: datetime.date,
+    reason: str,
+) -> int:
+    """Release one evaluation period: every draft evaluation of exactly this
+    period becomes *released* (usable downstream), all at once.
+
+    An *evaluation release* is this set: the evaluations of one period. The
+    release guards run first (the bias assessment gate refuses a period
+    without a completed bias assessment); a release needs the change
+    permission on every draft of the period, and a reason.
+    """
+    from metrics.models import Evaluation
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the evaluations are released."})
+    if actor is not None and not permissions.has_model_perm(
+        actor, Evaluation, "change"
+    ):
+        raise PermissionDenied("You may not release evaluations.")
+    drafts = list(
+        Evaluation.objects.select_for_update()
+        .filter(
+            period_start=period_start,
+            period_end=period_end,
+            status=Evaluation.Status.DRAFT,
+        )
+        .order_by("pk")
+    )
+    if not drafts:
+        raise ValidationError(
+            f"No draft evaluations for {period_start:%Y-%m-%d} – {period_end:%Y-%m-%d}."
+        )
+    if actor is not None:
+        allowed = set(
+            Evaluation.objects.visible_to(actor, "change")
+            .filter(pk__in=[e.pk for e in drafts])
+            .values_list("pk", flat=True)
+        )
+        if len(allowed) != len(drafts):
+            raise PermissionDenied(
+                "A release covers the whole period: you may not change every "
+                "evaluation in it."
+            )
+    for guard in _release_guards:
+        message = guard(period_start, period_end, actor)
+        if message:
+            raise ValidationError(message)
+    for evaluation in drafts:
+        evaluation.status = Evaluation.Status.RELEASED
+        save_governed(evaluation, actor=actor, reason=f"released: {reason}")
+    events.record(
+        "evaluations.released",
+        actor=actor,
+        object_type="metrics.evaluation",
+        reason=reason,
+        data={
+            "period_start": period_start.isoformat(),
+            "period_end": period_end.isoformat(),
+            "released": len(drafts),
+        },
+    )
+    return len(drafts)

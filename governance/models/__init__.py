@@ -3,6 +3,7 @@
 from governance.permissions import register_object_permission_models
 
 from .audit import AuditEvent, AuditHead, AuditLink
+from .bias import BiasAssessment, BiasGroupResult, RemediationItem
 from .board import Ballot, ImpactAssessment, Proposal, Vote
 from .consent import ConsentPurpose, ConsentRecord
 from .keys import DataKey
@@ -15,6 +16,7 @@ from .people import (
     PersonUserObjectPermission,
     Team,
 )
+from .retention import LegalHold, RetentionPolicy
 from .users import User
 
 register_object_permission_models(
@@ -26,17 +28,22 @@ __all__ = [
     "AuditHead",
     "AuditLink",
     "Ballot",
+    "BiasAssessment",
+    "BiasGroupResult",
     "ConsentPurpose",
     "ConsentRecord",
     "DataKey",
     "Department",
     "ImpactAssessment",
     "Jurisdiction",
+    "LegalHold",
     "Membership",
     "Person",
     "PersonGroupObjectPermission",
     "PersonUserObjectPermission",
     "Proposal",
+    "RemediationItem",
+    "RetentionPolicy",
     "Team",
     "User",
     "Vote",

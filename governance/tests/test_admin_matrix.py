@@ -265,6 +265,66 @@ MATRIX: dict[str, dict[str, Expect]] = {
         auditor       ok      denied  read    denied  ok      gone    n/a     all
         admin         ok      denied  read    denied  ok      gone    n/a     all
     """),
+    # Compliance (M8.5, G.RET): bias assessments are run (add) and signed off
+    # by compliance, never edited; remediation items move forward on their
+    # change form; legal holds are placed and released, never edited; HR reads
+    # retention policies. Auditors read everything.
+    "governance.biasassessment": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            denied  denied  denied  denied  denied  gone    denied  none
+        compliance    ok      ok      read    denied  ok      gone    ok      all
+        steward       denied  denied  denied  denied  denied  gone    denied  none
+        metric_owner  denied  denied  denied  denied  denied  gone    denied  none
+        board         denied  denied  denied  denied  denied  gone    denied  none
+        manager       denied  denied  denied  denied  denied  gone    denied  none
+        auditor       ok      denied  read    denied  ok      gone    ok      all
+        admin         ok      ok      read    denied  ok      gone    ok      all
+    """),
+    "governance.remediationitem": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            denied  denied  denied  denied  denied  gone    n/a     none
+        compliance    ok      ok      write   denied  ok      gone    n/a     all
+        steward       denied  denied  denied  denied  denied  gone    n/a     none
+        metric_owner  denied  denied  denied  denied  denied  gone    n/a     none
+        board         denied  denied  denied  denied  denied  gone    n/a     none
+        manager       denied  denied  denied  denied  denied  gone    n/a     none
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      ok      write   denied  ok      gone    n/a     all
+    """),
+    "governance.retentionpolicy": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            ok      denied  read    denied  ok      gone    n/a     all
+        compliance    ok      ok      write   denied  ok      gone    n/a     all
+        steward       denied  denied  denied  denied  denied  gone    n/a     none
+        metric_owner  denied  denied  denied  denied  denied  gone    n/a     none
+        board         denied  denied  denied  denied  denied  gone    n/a     none
+        manager       denied  denied  denied  denied  denied  gone    n/a     none
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      ok      write   denied  ok      gone    n/a     all
+    """),
+    "governance.legalhold": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            denied  denied  denied  denied  denied  gone    n/a     none
+        compliance    ok      ok      read    denied  ok      gone    n/a     all
+        steward       denied  denied  denied  denied  denied  gone    n/a     none
+        metric_owner  denied  denied  denied  denied  denied  gone    n/a     none
+        board         denied  denied  denied  denied  denied  gone    n/a     none
+        manager       denied  denied  denied  denied  denied  gone    n/a     none
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      ok      read    denied  ok      gone    n/a     all
+    """),
     # Accounts: roles and clearance change only through the audited access view;
     # accounts are deactivated, never deleted.
     "governance.user": _table("""
@@ -913,6 +973,71 @@ def _sample_board(org: Any) -> None:
     vote.save()
 
 
+def _sample_compliance(org: Any) -> None:
+    """An open (adverse) bias assessment with a group row and a remediation
+    item, a retention policy and a legal hold (rows only)."""
+    from governance.models import (
+        BiasAssessment,
+        BiasGroupResult,
+        LegalHold,
+        RemediationItem,
+        RetentionPolicy,
+    )
+    from governance.services import save_governed
+
+    if BiasAssessment.objects.exists():
+        return
+    now = timezone.now()
+    assessment = save_governed(
+        BiasAssessment(
+            target_type="metrics.evaluation_release",
+            target_id="2026-01-01..2026-06-30",
+            target_label="Sample release",
+            attribute="gender",
+            threshold=3,
+            run_by=org.users["compliance"],
+            run_at=now,
+            dataset_hash="0" * 64,
+            verdict=BiasAssessment.Verdict.ADVERSE,
+        ),
+        actor=None,
+        reason="sample",
+    )
+    save_governed(
+        BiasGroupResult(assessment=assessment, group="small", suppressed=True),
+        actor=None,
+        reason="sample",
+    )
+    save_governed(
+        RemediationItem(
+            assessment=assessment,
+            description="sample",
+            owner=org.people["hr"],
+            due_date=datetime.date(2026, 9, 1),
+            created_at=now,
+        ),
+        actor=None,
+        reason="sample",
+    )
+    save_governed(
+        RetentionPolicy(
+            record_type="metrics.observation", retention_days=730, purpose="s"
+        ),
+        actor=None,
+        reason="sample",
+    )
+    save_governed(
+        LegalHold(
+            person=org.people["member_a"],
+            reason="sample",
+            placed_by=org.users["compliance"],
+            placed_at=now,
+        ),
+        actor=None,
+        reason="sample",
+    )
+
+
 def _sample_auditevent(org: Any) -> None:
     events.record("test.sample", object_type="test", object_id="1")
 
@@ -1129,6 +1254,15 @@ SAMPLES: dict[str, Callable[[Any], Any]] = {
     "governance.auditevent": _sample_auditevent,
     "governance.consentpurpose": _sample_purpose,
     "governance.consentrecord": _sample_consent,
+    **dict.fromkeys(
+        (
+            "governance.biasassessment",
+            "governance.remediationitem",
+            "governance.retentionpolicy",
+            "governance.legalhold",
+        ),
+        _sample_compliance,
+    ),
     **dict.fromkeys(
         ("governance.proposal", "governance.ballot", "governance.vote"), _sample_board
     ),

@@ -18,7 +18,7 @@ from governance import board
 from governance.classification import Sensitivity
 from governance.models import AuditEvent, Ballot, ImpactAssessment, Proposal, Vote
 from governance.roles import Role
-from governance.testing import make_user
+from governance.testing import completed_bias_assessment, make_user
 from metrics import governance_links
 from metrics import services as metric_services
 from metrics.models import ChangeRequest, Metric, Observation
@@ -128,6 +128,12 @@ def _approve(bd: Board, clock: Clock) -> Proposal:
     board.ballot_close(ballot=ballot)
     proposal = Proposal.objects.get(pk=ballot.proposal_id)
     assert proposal.status == Proposal.Status.APPROVED
+    # Going live also needs a completed bias assessment (M8.5, test_bias.py).
+    completed_bias_assessment(
+        target_type="metrics.metric",
+        target_id=bd.metric.pk,
+        version=bd.metric.methodology_version,
+    )
     return proposal
 
 

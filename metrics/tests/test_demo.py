@@ -49,6 +49,8 @@ except ImportError:  # pragma: no cover - the consent layer is not installed
 
 def _give_consent(ctx: demo.DemoContext) -> None:
     for key in CONSENTING:
+        if consent.active_consent(ctx.people[key], consent.DEFAULT_PURPOSE):
+            continue  # the governance consent step already recorded it
         consent.give_consent(
             actor=None,
             person=ctx.people[key],
@@ -331,14 +333,53 @@ def test_individual_data_only_with_consent_where_required(ctx):
             "person_id", flat=True
         )
     )
-    consented = {ctx.people[k].pk for k in CONSENTING}
-    assert with_data == consented
+    consented = {
+        p.pk
+        for p in required
+        if consent.active_consent(p, consent.DEFAULT_PURPOSE) is not None
+    }
+    assert {ctx.people[k].pk for k in CONSENTING} <= consented
+    assert with_data
+    # Nobody without consent in force has individual data (withdrawn or never given).
+    assert not with_data - consented
+    assert required.count() > len(consented)
     elsewhere = set(
         Observation.objects.filter(
             person__jurisdiction__consent_required=False
         ).values_list("person_id", flat=True)
     )
     assert len(elsewhere) >= 15
+
+
+@pytest.mark.skipif(consent is None, reason="governance.consent is not installed")
+def test_demo_consent_board_bias_and_retention(ctx):
+    from governance.models import (
+        Ballot,
+        BiasAssessment,
+        ConsentRecord,
+        LegalHold,
+        RetentionPolicy,
+    )
+
+    german = Person.objects.filter(jurisdiction__consent_required=True)
+    records = ConsentRecord.objects.filter(person__in=german)
+    assert records.filter(withdrawn_at__isnull=True).exists()
+    assert records.filter(withdrawn_at__isnull=False).exists()
+    assert german.exclude(consents__isnull=False).exists()  # never gave it
+    employee = ctx.users["employee"].person
+    assert consent.active_consent(employee, consent.DEFAULT_PURPOSE) is not None
+    assert Observation.objects.filter(person=employee).exists()
+    assert Ballot.objects.filter(status="open").count() == 1
+    assert Ballot.objects.filter(status="closed", outcome="rejected").count() == 1
+    assessment = BiasAssessment.objects.get()
+    assert assessment.target_type == "metrics.evaluation_release"
+    assert assessment.dataset_size >= 10
+    assert assessment.groups.count() >= 2
+    if assessment.status == "open":
+        assert assessment.remediation_items.exists()
+    assert RetentionPolicy.objects.count() == 5
+    assert LegalHold.objects.filter(released_at__isnull=True).count() == 1
+    assert chain.verify().ok
 
 
 # -- feedback and evaluations -----------------------------------------------------

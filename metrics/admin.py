@@ -1345,11 +1345,18 @@ class ObservationAdmin(ActorFormMixin, ExportMixin, GovernedModelAdmin):
     def get_queryset(self, request: HttpRequest) -> models.QuerySet:
         """An organisation-wide reader's list is the plain table (no
         ``pk IN (every id)`` filter), which PostgreSQL pages through an index;
-        everyone else's is scoped as usual."""
+        everyone else's is the table filtered by their scope's conditions."""
         scoped = self.scoped(request, "view")
         if not scoped.query.where.children:  # visible_to() returned every row
             return admin.ModelAdmin.get_queryset(self, request)
-        return super().get_queryset(request)
+        match = getattr(request, "resolver_match", None)
+        if getattr(match, "url_name", None) == "autocomplete":
+            return super().get_queryset(request)
+        # Observation scopes are conditions on the row's own columns (id
+        # lists, see ObservationQuerySet): the list filters by them directly
+        # instead of through ``pk IN (scoped ids)``.
+        ordering = self.get_ordering(request)
+        return scoped.order_by(*ordering) if ordering else scoped
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any

@@ -139,8 +139,11 @@ def attach_keys(
             subject = data.get(only) if only else ORGANISATION_SUBJECT
             dek = keys.get(subject) if subject is not None else None
             if dek is not None and dek is not ERASED_KEY:
-                # One row, one subject: pinned so reads compare by identity, not hash.
-                data["_pgp_one"] = (subject, dek, subject.bytes)
+                # One row, one subject: pinned so reads compare by identity,
+                # not hash (flat entries, not a tuple per row: see fields.py).
+                data["_pgp_one"] = subject
+                data["_pgp_one_key"] = dek
+                data["_pgp_one_aad"] = subject.bytes
 
 
 def subject_of(obj: Any, attname: str | None) -> uuid.UUID:
@@ -163,7 +166,15 @@ def dek_for_instance(obj: Any, subject: uuid.UUID, *, create: bool) -> AESGCM | 
 
 def forget_instance_keys(obj: Any) -> None:
     """Drop every key and plaintext an in-memory instance holds (after erasure)."""
-    for name in (_DEK_ATTR, "_pgp_one", "_pgp_plain", "_pgp_sb"):
+    for name in (
+        _DEK_ATTR,
+        "_pgp_one",
+        "_pgp_one_key",
+        "_pgp_one_aad",
+        "_pgp_plain",
+        "_pgp_src",
+        "_pgp_sb",
+    ):
         obj.__dict__.pop(name, None)
 
 

@@ -38,7 +38,10 @@ def keys_for(subjects: Iterable[Any], *, source: Any = None) -> dict[uuid.UUID, 
     same subjects: large pages fetch their keys through it as a subquery, one
     query with no parameter list. Subjects without a key row are absent.
     """
-    wanted = {_as_uuid(s) for s in subjects if s is not None}
+    # Keyed by the callers' own UUID objects: the ones the query creates are
+    # dropped at once instead of living as long as the rows (fewer objects
+    # for the garbage collector to track per row read).
+    wanted = {u: u for u in (_as_uuid(s) for s in subjects if s is not None)}
     if not wanted:
         return {}
     keyring = get_keyring()
@@ -56,12 +59,13 @@ def keys_for(subjects: Iterable[Any], *, source: Any = None) -> dict[uuid.UUID, 
         for subject, key_id, wrapped in queryset.values_list(
             "subject", "master_key_id", "wrapped"
         ):
-            if subject not in wanted:
+            own = wanted.get(subject)
+            if own is None:
                 continue
             if wrapped is None:
-                found[subject] = ERASED_KEY
+                found[own] = ERASED_KEY
             else:
-                found[subject] = keyring.unwrap(key_id, bytes(wrapped), subject)
+                found[own] = keyring.unwrap(key_id, bytes(wrapped), own)
     return found
 
 

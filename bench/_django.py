@@ -1,7 +1,8 @@
 """Shared set-up for benchmarks: a fresh, migrated database per run.
 
 ``--database sqlite`` uses a temporary file; ``--database postgres`` a fresh
-database on the local server (``BENCH_PG_URL`` overrides the server URL).
+database on the local server (``BENCH_PG_URL`` overrides the server URL,
+``BENCH_DB_PREFIX`` the database name's prefix, e.g. to tell parallel runs apart).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def setup(database: str) -> str:
         path = Path(tempfile.mkdtemp(prefix="portal-bench-")) / "bench.sqlite3"
         os.environ["DATABASE_URL"] = f"sqlite:///{path}"
     else:
-        name = f"portal_bench_{uuid.uuid4().hex[:8]}"
+        prefix = os.environ.get("BENCH_DB_PREFIX", "portal_bench")
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
         import psycopg
 
         with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:

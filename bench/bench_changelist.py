@@ -372,6 +372,7 @@ def main() -> int:
         show_full_result_count = False
         list_per_page = 50
         paginator = real_admin.paginator  # the same counting strategy
+        ordering = real_admin.ordering  # and the same paging order
 
         @admin.display(description="Subject")
         def subject(self, obj):  # type: ignore[no-untyped-def]
@@ -466,7 +467,11 @@ def main() -> int:
         set_page_size(50)
         # Both sides must list the same rows, in the same order.
         gov_ids = ids_on(get(client, gov_url))
-        assert len(gov_ids) == 50 and gov_ids == ids_on(get(client, plain_url)), label
+        plain_ids = ids_on(get(client, plain_url))
+        assert len(gov_ids) == 50 and gov_ids == plain_ids, (
+            f"{label}: governed {gov_ids[:5]}… ({len(gov_ids)}), "
+            f"plain {plain_ids[:5]}… ({len(plain_ids)})"
+        )
         counts = {}
         for size in (50, 200):
             set_page_size(size)

@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -576,6 +577,11 @@ class MetricAdmin(ActorFormMixin, GovernedModelAdmin):
         return [
             *analysis_urls(self.admin_site),
             path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="metrics_metric_import",
+            ),
+            path(
                 "<path:object_id>/request-change/",
                 self.admin_site.admin_view(self.request_change_view),
                 name="metrics_metric_request_change",
@@ -631,7 +637,79 @@ class MetricAdmin(ActorFormMixin, GovernedModelAdmin):
     ) -> HttpResponse:
         extra_context = dict(extra_context or {})
         extra_context["metric_tools"] = analysis_links(self.admin_site)
+        extra_context["has_import_permission"] = self.has_import_permission(request)
         return super().changelist_view(request, extra_context)
+
+    # -- import of definitions (all-or-nothing through the service) --------------
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        """The model permission django-import-export asks for imports
+        (``IMPORT_EXPORT_IMPORT_PERMISSION_CODE``, "change": view-only staff
+        may not import); each row is then checked against the metric's scope
+        (editing) or the add permission (new keys) by the service."""
+        code = getattr(settings, "IMPORT_EXPORT_IMPORT_PERMISSION_CODE", "change")
+        return permissions.has_model_perm(request.user, Metric, code)
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        errors: list[Any] = []
+        checked: int | None = None
+        form = MetricImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                rows = resources.read_rows(upload.name, upload.read())
+            except resources.ImportFileError as exc:
+                form.add_error("file", str(exc))
+                rows = None
+            if rows is not None and not rows:
+                form.add_error("file", "The file has no data rows.")
+            elif rows is not None:
+                check_only = form.cleaned_data["check_only"]
+                try:
+                    done = services.import_metric_definitions(
+                        actor=request.user,
+                        rows=rows,
+                        reason=form.cleaned_data["reason"],
+                        first_row=2,  # the header is the file's row 1
+                        check_only=check_only,
+                    )
+                except services.BatchRejected as exc:
+                    errors = exc.errors
+                except PermissionDenied as exc:
+                    form.add_error(None, str(exc))
+                else:
+                    if check_only:
+                        checked = len(rows)
+                    else:
+                        self.message_user(
+                            request,
+                            f"Imported {upload.name}: {len(done['created'])} metric(s) "
+                            f"defined, {len(done['updated'])} updated, "
+                            f"{len(done['unchanged'])} unchanged.",
+                            messages.SUCCESS,
+                        )
+                        return HttpResponseRedirect(
+                            reverse(f"{self.admin_site.name}:metrics_metric_changelist")
+                        )
+        return TemplateResponse(
+            request,
+            "admin/metrics/metric/import.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Import metric definitions",
+                "form": form,
+                "errors": errors,
+                "bad_rows": len({e.row for e in errors}),
+                "checked": checked,
+                "columns": services.METRIC_IMPORT_COLUMNS,
+                "governed": Metric.GOVERNED_FIELDS,
+                "opts": self.model._meta,
+                "max_mb": resources.MAX_IMPORT_BYTES // (1024 * 1024),
+                "max_rows": resources.MAX_IMPORT_ROWS,
+            },
+        )
 
     def request_change_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         metric = self.get_object(request, object_id)
@@ -1267,11 +1345,18 @@ class ObservationAdmin(ActorFormMixin, ExportMixin, GovernedModelAdmin):
     def get_queryset(self, request: HttpRequest) -> models.QuerySet:
         """An organisation-wide reader's list is the plain table (no
         ``pk IN (every id)`` filter), which PostgreSQL pages through an index;
-        everyone else's is scoped as usual."""
+        everyone else's is the table filtered by their scope's conditions."""
         scoped = self.scoped(request, "view")
         if not scoped.query.where.children:  # visible_to() returned every row
             return admin.ModelAdmin.get_queryset(self, request)
-        return super().get_queryset(request)
+        match = getattr(request, "resolver_match", None)
+        if getattr(match, "url_name", None) == "autocomplete":
+            return super().get_queryset(request)
+        # Observation scopes are conditions on the row's own columns (id
+        # lists, see ObservationQuerySet): the list filters by them directly
+        # instead of through ``pk IN (scoped ids)``.
+        ordering = self.get_ordering(request)
+        return scoped.order_by(*ordering) if ordering else scoped
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
@@ -1493,6 +1578,29 @@ class ObservationAdmin(ActorFormMixin, ExportMixin, GovernedModelAdmin):
         self, request: HttpRequest, queryset: Any, file_format: Any
     ) -> str:
         return f"observations-{timezone.localdate():%Y-%m-%d}.{file_format.get_extension()}"
+
+
+class MetricImportForm(forms.Form):
+    file = forms.FileField(
+        help_text="CSV (UTF-8) or Excel (.xlsx); the first row names the columns."
+    )
+    reason = forms.CharField(
+        max_length=500,
+        initial="Imported from file",
+        widget=forms.TextInput(attrs={"size": 60}),
+        help_text="Kept in the history of every metric defined or edited.",
+    )
+    check_only = forms.BooleanField(
+        required=False, label="Only check the file (store nothing)"
+    )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > resources.MAX_IMPORT_BYTES:
+            raise ValidationError(
+                f"The file is larger than {resources.MAX_IMPORT_BYTES // (1024 * 1024)} MB."
+            )
+        return upload
 
 
 class ObservationImportForm(forms.Form):

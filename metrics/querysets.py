@@ -113,13 +113,75 @@ def _people_q(
     return q
 
 
+def _observation_scope_q(user: Any, action: str) -> Q:
+    """:func:`_people_q` (views) or :func:`_metric_change_q` (writes) for
+    observations, resolved to id lists on the observation's own columns:
+    ``person_id IN (…) OR team_id IN (…) OR metric_id IN (…)``. The same rows,
+    but no join through memberships (which repeats rows and needs a
+    ``pk IN (subquery)`` wrapper), so a big table is paged through its index."""
+    from governance.models import Membership, Person
+    from metrics.models import Metric
+
+    person = permissions.person_of(user)
+    if person is None:
+        return _NOTHING
+    if action != "view":
+        # Only those who keep a metric's data current may write it.
+        change_q = _metric_change_q(user)
+        metric_ids = list(Metric.objects.filter(change_q).values_list("pk", flat=True))
+        return Q(metric_id__in=metric_ids)
+    q = _NOTHING
+    if permissions.has_scope(user, Scope.TEAM):
+        teams = permissions.managed_team_ids(person)
+        people = set(
+            Membership._base_manager.filter(team_id__in=teams).values_list(
+                "person_id", flat=True
+            )
+        )
+        people |= set(
+            Person._base_manager.filter(manager_id=person.pk).values_list(
+                "pk", flat=True
+            )
+        )
+        q |= Q(person_id__in=sorted(people)) | Q(team_id__in=teams)
+    metric_q = _NOTHING
+    if permissions.has_scope(user, Scope.DEPARTMENT):
+        metric_q |= Q(steward_id=person.pk) | Q(department__steward_id=person.pk)
+    if permissions.has_scope(user, Scope.OWNED):
+        metric_q |= Q(owner_id=person.pk)
+    if metric_q is not _NOTHING:
+        q |= Q(
+            metric_id__in=list(
+                Metric.objects.filter(metric_q).values_list("pk", flat=True)
+            )
+        )
+    if permissions.has_scope(user, Scope.SELF):
+        q |= Q(person_id=person.pk)
+    return q
+
+
 class ObservationQuerySet(GovernedQuerySet):
+    """Scope and grants are plain conditions on the row's own columns (id
+    lists resolved when ``visible_to`` is called), so a scoped list needs no
+    ``pk IN (subquery)`` wrapper."""
+
     def scope_q(self, user: Any, action: str) -> Q:
-        q = _people_q(user, "person", "team", "metric__")
-        if action != "view":
-            # Only those who keep a metric's data current may write it.
-            q = _metric_change_q(user, "metric__")
-        return Q(pk__in=self.model._default_manager.filter(q).values("pk"))
+        return _observation_scope_q(user, action)
+
+    def grants_q(self, user: Any, action: str) -> Q:
+        user_perm, group_perm = permissions.object_permission_models(self.model)
+        codename = f"{action}_{self.model._meta.model_name}"
+        ids = set(
+            user_perm.objects.filter(
+                user=user, permission__codename=codename
+            ).values_list("content_object_id", flat=True)
+        )
+        ids |= set(
+            group_perm.objects.filter(
+                group__in=user.groups.all(), permission__codename=codename
+            ).values_list("content_object_id", flat=True)
+        )
+        return Q(pk__in=sorted(ids))
 
     def current(self) -> ObservationQuerySet:
         """What charts and reports use: valid values only (no quarantined or superseded)."""

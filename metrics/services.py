@@ -746,6 +746,336 @@ def change_request_decide(
     return request
 
 
+# -- metric definitions from a file ----------------------------------------------------
+
+#: Columns of a metric-definition file; ``key`` identifies the metric (new key:
+#: a new metric, known key: an edit). ``status`` and ``methodology_version``
+#: may be present (an exported catalogue round-trips) but are only compared:
+#: lifecycle moves and new versions have their own paths.
+METRIC_IMPORT_COLUMNS = (
+    "key",
+    "name",
+    "description",
+    "indicator",
+    "level",
+    "unit",
+    "direction",
+    "sensitivity",
+    "impact",
+    "calculation",
+    "source",
+    "owner",
+    "steward",
+    "department",
+    "team",
+    "objective",
+    "aligned_to",
+    "update_frequency",
+    "grace_days",
+    "refresh_cycle",
+    "latency_hours",
+    "validation_rules",
+    "non_punitive",
+    "consent_purpose",
+    "status",
+    "methodology_version",
+)
+_METRIC_REQUIRED = ("key", "name", "indicator", "level", "unit", "calculation")
+_METRIC_REQUIRED_NEW = (*_METRIC_REQUIRED, "source", "owner", "steward", "department")
+_TRUE = {"1", "true", "yes", "y", "x"}
+_FALSE = {"0", "false", "no", "n", ""}
+
+
+class _CheckOnly(Exception):
+    """Rolls a checked-only import back."""
+
+
+def _visible(model: Any, actor: Any) -> Any:
+    manager = model._default_manager
+    if actor is not None and hasattr(manager, "visible_to"):
+        return manager.visible_to(actor, "view")
+    return manager.all()
+
+
+def _metric_row_fields(
+    raw: Mapping[str, Any], actor: Any, bad: Callable[[str, str], None]
+) -> dict[str, Any]:
+    """The model field values a file row names (columns present only);
+    references are resolved among the rows the actor may see."""
+    from governance.models import ConsentPurpose, Department
+    from metrics.models import StrategicObjective
+
+    def text(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return str(value).strip()
+
+    refs: dict[str, tuple[Any, str, str]] = {
+        "source": (DataSource, "code", "data source"),
+        "owner": (Person, "employee_id", "person with employee id"),
+        "steward": (Person, "employee_id", "person with employee id"),
+        "department": (Department, "code", "department"),
+        "objective": (StrategicObjective, "code", "objective"),
+        "aligned_to": (Metric, "key", "metric"),
+        "consent_purpose": (ConsentPurpose, "code", "consent purpose"),
+    }
+    fields: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name in ("status", "methodology_version"):
+            continue
+        value = text(value)
+        if name in refs:
+            model, attr, label = refs[name]
+            if not value:
+                fields[name] = None
+                continue
+            found = _visible(model, actor).filter(**{attr: value}).first()
+            if found is None:
+                bad(name, f"No {label} “{value}”.")
+            else:
+                fields[name] = found
+        elif name == "team":
+            if not value:
+                fields[name] = None
+                continue
+            teams = _visible(Team, actor)
+            found = teams.filter(name=value).first() or (
+                teams.filter(pk=int(value)).first() if value.isdigit() else None
+            )
+            if found is None:
+                bad(name, f"No team “{value}”.")
+            else:
+                fields[name] = found
+        elif name == "sensitivity":
+            by_label = {str(label).lower(): v for v, label in Sensitivity.choices}
+            if value.isdigit() and int(value) in Sensitivity.values:
+                fields[name] = int(value)
+            elif value.lower() in by_label:
+                fields[name] = by_label[value.lower()]
+            else:
+                bad(name, f"Unknown classification “{value}”.")
+        elif name in ("grace_days", "latency_hours"):
+            if not value.isdigit():
+                bad(name, "Enter a whole number of 0 or more.")
+            else:
+                fields[name] = int(value)
+        elif name == "validation_rules":
+            import json
+
+            try:
+                rules = json.loads(value) if value else {}
+            except json.JSONDecodeError:
+                bad(name, 'Enter the rules as JSON, e.g. {"min": 0, "max": 100}.')
+                continue
+            if not isinstance(rules, dict):
+                bad(name, 'Enter the rules as a JSON object, e.g. {"min": 0}.')
+                continue
+            fields[name] = rules
+        elif name == "non_punitive":
+            if value.lower() in _TRUE:
+                fields[name] = True
+            elif value.lower() in _FALSE:
+                fields[name] = False
+            else:
+                bad(name, "Enter yes or no.")
+        else:
+            fields[name] = value
+    return fields
+
+
+def _cell_errors(exc: ValidationError, n: int) -> list[RowError]:
+    if hasattr(exc, "error_dict"):
+        return [
+            RowError(n, "row" if name == "__all__" else name, message)
+            for name, errors in exc.error_dict.items()
+            for error in errors
+            for message in error.messages
+        ]
+    return [RowError(n, "row", message) for message in exc.messages]
+
+
+@transaction.atomic
+def import_metric_definitions(
+    *,
+    actor: Any,
+    rows: Sequence[Mapping[str, Any]],
+    reason: str,
+    first_row: int = 1,
+    check_only: bool = False,
+) -> dict[str, list[Metric]]:
+    """Create or edit metric definitions from file rows, all or nothing.
+
+    A new key is created through :func:`metric_create` (needs add permission),
+    a known key edited through :func:`metric_update` (needs change permission
+    on that metric): a governed field of an active metric is refused there, and
+    the row error says to file a change request. Any bad row: nothing is
+    stored and :class:`BatchRejected` lists every row's errors. With
+    ``check_only`` everything is checked and rolled back.
+    """
+    reason = (reason or "").strip() or "imported from file"
+    if actor is not None and not permissions.has_model_perm(actor, Metric, "change"):
+        raise PermissionDenied("You may not import metric definitions.")
+    may_add = actor is None or permissions.has_model_perm(actor, Metric, "add")
+    editable = (
+        None
+        if actor is None
+        else set(
+            Metric.objects.visible_to(actor, "change").values_list("pk", flat=True)
+        )
+    )
+    errors: list[RowError] = []
+    done: dict[str, list[Metric]] = {"created": [], "updated": [], "unchanged": []}
+    seen: dict[str, int] = {}
+    try:
+        with transaction.atomic():
+            for offset, raw in enumerate(rows):
+                n = first_row + offset
+                row_errors: list[RowError] = []
+
+                def bad(
+                    name: str,
+                    message: str,
+                    n: int = n,
+                    row_errors: list[RowError] = row_errors,
+                ) -> None:
+                    row_errors.append(RowError(n, name, message))
+
+                for column in raw:
+                    if column not in METRIC_IMPORT_COLUMNS:
+                        bad(column, "Unknown column.")
+                key = str(raw.get("key") or "").strip()
+                if not key:
+                    bad("key", "Every row needs the metric's key.")
+                elif key in seen:
+                    bad("key", f"“{key}” is already defined in row {seen[key]}.")
+                else:
+                    seen[key] = n
+                if row_errors:
+                    errors.extend(row_errors)
+                    continue
+                fields = _metric_row_fields(
+                    {k: v for k, v in raw.items() if k in METRIC_IMPORT_COLUMNS},
+                    actor,
+                    bad,
+                )
+                current = Metric.objects.filter(key=key).first()
+                required = _METRIC_REQUIRED if current else _METRIC_REQUIRED_NEW
+                for name in required:
+                    if name in raw and fields.get(name) in (None, ""):
+                        if not any(e.field == name for e in row_errors):
+                            bad(name, "This column can't be empty.")
+                    elif current is None and name not in raw:
+                        bad(name, "A new metric needs this column.")
+                if row_errors:
+                    errors.extend(row_errors)
+                    continue
+                try:
+                    with transaction.atomic():
+                        _import_one(
+                            actor=actor,
+                            current=current,
+                            fields=fields,
+                            raw=raw,
+                            reason=reason,
+                            may_add=may_add,
+                            editable=editable,
+                            done=done,
+                        )
+                except ChangeControlRequired as exc:
+                    assert current is not None
+                    governed = [
+                        name
+                        for name in Metric.GOVERNED_FIELDS
+                        if name in fields and _differs(current, name, fields[name])
+                    ]
+                    errors.append(RowError(n, ", ".join(governed), exc.messages[0]))
+                except PermissionDenied as exc:
+                    errors.append(RowError(n, "key", str(exc)))
+                except ValidationError as exc:
+                    errors.extend(_cell_errors(exc, n))
+            if errors:
+                raise BatchRejected(errors)
+            if check_only:
+                raise _CheckOnly
+    except _CheckOnly:
+        pass
+    if not check_only:
+        events.record(
+            "metric.definitions_imported",
+            actor=actor,
+            data={
+                "created": sorted(m.key for m in done["created"]),
+                "updated": sorted(m.key for m in done["updated"]),
+                "rows": len(rows),
+            },
+            reason=reason,
+        )
+    return done
+
+
+def _import_one(
+    *,
+    actor: Any,
+    current: Metric | None,
+    fields: dict[str, Any],
+    raw: Mapping[str, Any],
+    reason: str,
+    may_add: bool,
+    editable: set[int] | None,
+    done: dict[str, list[Metric]],
+) -> Metric:
+    status = str(raw.get("status") or "").strip().lower()
+    if current is None:
+        if not may_add:
+            raise PermissionDenied(
+                f"You may not define new metrics (“{fields['key']}” doesn't exist)."
+            )
+        if status:
+            fields["status"] = status
+        metric = metric_create(actor=actor, reason=reason, **fields)
+        done["created"].append(metric)
+        return metric
+    if editable is not None and current.pk not in editable:
+        raise PermissionDenied(f"You may not edit the metric “{current.key}”.")
+    if status and status != current.status:
+        raise ValidationError(
+            {
+                "status": "Use the lifecycle actions (activate, sunset review, retire) "
+                "to change status."
+            }
+        )
+    version = str(raw.get("methodology_version") or "").strip()
+    if version and version.split(".")[0] != str(current.methodology_version):
+        raise ValidationError(
+            {
+                "methodology_version": "The methodology version changes only through "
+                "an approved change request."
+            }
+        )
+    changes = {
+        name: value
+        for name, value in fields.items()
+        if name != "key" and _field_differs(current, name, value)
+    }
+    if not changes:
+        done["unchanged"].append(current)
+        return current
+    metric = metric_update(actor=actor, metric=current, changes=changes, reason=reason)
+    done["updated"].append(metric)
+    return metric
+
+
+def _field_differs(metric: Metric, name: str, value: Any) -> bool:
+    field = Metric._meta.get_field(name)
+    if field.is_relation:
+        return getattr(value, "pk", value) != getattr(metric, field.attname)
+    if name == "validation_rules":
+        return (value or {}) != (metric.validation_rules or {})
+    return _differs(metric, name, value)
+
+
 _TRANSITIONS = {
     Metric.Status.DRAFT: {
         Metric.Status.PROPOSED,

@@ -83,7 +83,13 @@ class Masked:
         return hash(("masked", self.level))
 
 
+#: Per instance: attname -> decrypted value, and attname -> the token it was
+#: decrypted from (a hit counts only while that token is still the stored
+#: one). Two flat dicts rather than (token, value) pairs: they hold strings,
+#: dates and decimals only, so the garbage collector does not track them, and
+#: a list of many rows read back doesn't trigger full collections.
 _PLAIN_CACHE = "_pgp_plain"
+_PLAIN_SOURCE = "_pgp_src"
 _MASKS = "_pgp_masks"
 
 
@@ -108,10 +114,13 @@ class EncryptedAttribute:
             cache = data.get(_PLAIN_CACHE)
             if cache is None:
                 cache = data[_PLAIN_CACHE] = {}
+                sources = data[_PLAIN_SOURCE] = {}
             else:
-                hit = cache.get(attname)
-                if hit is not None and hit[0] is value:
-                    return hit[1]
+                sources = data.get(_PLAIN_SOURCE)
+                if sources is None:
+                    sources = data[_PLAIN_SOURCE] = {}
+                elif sources.get(attname) is value:
+                    return cache[attname]
             field = self.field
             subject_attname = self._subject_attname
             if subject_attname is _MISSING:
@@ -123,20 +132,22 @@ class EncryptedAttribute:
             # Fast path: the row's (subject, key, subject bytes) pinned by attach_keys,
             # matched by identity. Any failure falls through to decrypt() for a
             # proper error.
-            pinned = data.get("_pgp_one")
-            if pinned is not None and pinned[0] is subject:
+            if data.get("_pgp_one") is subject:
                 try:
                     blob = a2b_base64(value[_PREFIX_LEN:])
                     plain = field._decode(
-                        pinned[1].decrypt(
-                            blob[:12], blob[12:], field._aad_prefix + pinned[2]
+                        data["_pgp_one_key"].decrypt(
+                            blob[:12],
+                            blob[12:],
+                            field._aad_prefix + data["_pgp_one_aad"],
                         )
                     )
                 except Exception:  # noqa: BLE001
                     plain = _MISSING
             if plain is _MISSING:
                 plain = field.decrypt(instance, value)
-            cache[attname] = (value, plain)
+            cache[attname] = plain
+            sources[attname] = value
             return plain
         masks = data.get(_MASKS)
         if masks and attname in masks:
@@ -157,10 +168,13 @@ class EncryptedAttribute:
         if value is ERASED or isinstance(value, Masked):
             return  # writing back what a reader saw changes nothing
         current = data.get(attname)
-        if isinstance(current, Ciphertext) and not isinstance(value, Ciphertext):
-            hit = data.get(_PLAIN_CACHE, {}).get(attname)
-            if hit is not None and hit[0] is current and hit[1] == value:
-                return  # unchanged plaintext: keep the stored token
+        if (
+            isinstance(current, Ciphertext)
+            and not isinstance(value, Ciphertext)
+            and data.get(_PLAIN_SOURCE, {}).get(attname) is current
+            and data[_PLAIN_CACHE].get(attname, _MISSING) == value
+        ):
+            return  # unchanged plaintext: keep the stored token
         data[attname] = value
 
 
@@ -308,11 +322,10 @@ class EncryptedField(models.TextField):
             )
         value = self.to_python(value)
         token = self.encrypt(model_instance, value)
-        model_instance.__dict__[self.attname] = token
-        model_instance.__dict__.setdefault(_PLAIN_CACHE, {})[self.attname] = (
-            token,
-            value,
-        )
+        data = model_instance.__dict__
+        data[self.attname] = token
+        data.setdefault(_PLAIN_CACHE, {})[self.attname] = value
+        data.setdefault(_PLAIN_SOURCE, {})[self.attname] = token
         return token
 
     def get_prep_value(self, value: Any) -> Any:

@@ -38,7 +38,10 @@ def keys_for(subjects: Iterable[Any], *, source: Any = None) -> dict[uuid.UUID, 
     same subjects: large pages fetch their keys through it as a subquery, one
     query with no parameter list. Subjects without a key row are absent.
     """
-    wanted = {_as_uuid(s) for s in subjects if s is not None}
+    # Keyed by the callers' own UUID objects: the ones the query creates are
+    # dropped at once instead of living as long as the rows (fewer objects
+    # for the garbage collector to track per row read).
+    wanted = {u: u for u in (_as_uuid(s) for s in subjects if s is not None)}
     if not wanted:
         return {}
     keyring = get_keyring()
@@ -56,12 +59,13 @@ def keys_for(subjects: Iterable[Any], *, source: Any = None) -> dict[uuid.UUID, 
         for subject, key_id, wrapped in queryset.values_list(
             "subject", "master_key_id", "wrapped"
         ):
-            if subject not in wanted:
+            own = wanted.get(subject)
+            if own is None:
                 continue
             if wrapped is None:
-                found[subject] = ERASED_KEY
+                found[own] = ERASED_KEY
             else:
-                found[subject] = keyring.unwrap(key_id, bytes(wrapped), subject)
+                found[own] = keyring.unwrap(key_id, bytes(wrapped), own)
     return found
 
 
@@ -139,8 +143,11 @@ def attach_keys(
             subject = data.get(only) if only else ORGANISATION_SUBJECT
             dek = keys.get(subject) if subject is not None else None
             if dek is not None and dek is not ERASED_KEY:
-                # One row, one subject: pinned so reads compare by identity, not hash.
-                data["_pgp_one"] = (subject, dek, subject.bytes)
+                # One row, one subject: pinned so reads compare by identity,
+                # not hash (flat entries, not a tuple per row: see fields.py).
+                data["_pgp_one"] = subject
+                data["_pgp_one_key"] = dek
+                data["_pgp_one_aad"] = subject.bytes
 
 
 def subject_of(obj: Any, attname: str | None) -> uuid.UUID:
@@ -163,7 +170,15 @@ def dek_for_instance(obj: Any, subject: uuid.UUID, *, create: bool) -> AESGCM | 
 
 def forget_instance_keys(obj: Any) -> None:
     """Drop every key and plaintext an in-memory instance holds (after erasure)."""
-    for name in (_DEK_ATTR, "_pgp_one", "_pgp_plain", "_pgp_sb"):
+    for name in (
+        _DEK_ATTR,
+        "_pgp_one",
+        "_pgp_one_key",
+        "_pgp_one_aad",
+        "_pgp_plain",
+        "_pgp_src",
+        "_pgp_sb",
+    ):
         obj.__dict__.pop(name, None)
 
 

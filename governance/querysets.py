@@ -15,6 +15,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
+from governance import gcpause
 from governance.crypto.store import attach_keys
 
 
@@ -24,18 +25,17 @@ class GovernedQuerySet(models.QuerySet):
     _masked_for: Any = None
 
     def _fetch_all(self) -> None:
-        fresh = self._result_cache is None
-        super()._fetch_all()
-        if (
-            fresh
-            and self._result_cache
-            and isinstance(self._result_cache[0], models.Model)
-        ):
-            attach_keys(self._result_cache, source=self)
-            if self._masked_for is not None:
-                from governance import display
+        if self._result_cache is not None:  # cached (prefetches may still run)
+            super()._fetch_all()
+            return
+        with gcpause.relaxed():
+            super()._fetch_all()
+            if self._result_cache and isinstance(self._result_cache[0], models.Model):
+                attach_keys(self._result_cache, source=self)
+                if self._masked_for is not None:
+                    from governance import display
 
-                display.apply_masks_many(self._result_cache, self._masked_for)  # type: ignore[arg-type]
+                    display.apply_masks_many(self._result_cache, self._masked_for)  # type: ignore[arg-type]
 
     def _clone(self) -> GovernedQuerySet:
         clone = super()._clone()  # type: ignore[misc]

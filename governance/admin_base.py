@@ -447,6 +447,14 @@ class GovernedInline(admin.TabularInline):
         manager = self.model._default_manager
         if hasattr(manager, "visible_to"):
             qs = qs.filter(pk__in=manager.visible_to(request.user, "view").values("pk"))
+        if hasattr(qs, "relations_masked_for"):
+            # Row labels name the related people: load them masked.
+            people = [
+                field.name
+                for field in _forward_relations(self.model)
+                if display.encrypted_fields(field.related_model)
+            ]
+            qs = qs.select_related(*people).relations_masked_for(request.user)
         return qs
 
     def formfield_for_foreignkey(

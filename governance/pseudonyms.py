@@ -190,3 +190,47 @@ def ensure_permission(**kwargs: Any) -> None:
         content_type=content_type,
         defaults={"name": IDENTITY_NAME},
     )
+
+
+def account_pseudonym(user_id: Any) -> str:
+    """The stable pseudonym of a user account without a person record."""
+    digest = salted_hmac(_SALT + ".account", str(user_id), secret=_secret())
+    return "U-" + digest.hexdigest()[:8]
+
+
+def account_label(user_id: Any, viewer: Any) -> str:
+    """How a user account (e.g. who approved something) is named to ``viewer``:
+    the username, or for a pseudonymised viewer the pseudonym of the person
+    behind the account (``U-…`` for accounts without one)."""
+    if user_id is None:
+        return "—"
+    from django.contrib.auth import get_user_model
+
+    from governance.models import Person
+
+    if sees_pseudonyms(viewer):
+        person_id = (
+            Person.objects.filter(user_id=user_id).values_list("pk", flat=True).first()
+        )
+        if person_id is not None and not _is_self(viewer, person_id):
+            return pseudonym(person_id)
+        if person_id is None and getattr(viewer, "pk", None) != user_id:
+            return account_pseudonym(user_id)
+    account = get_user_model().objects.filter(pk=user_id).first()
+    return account.get_username() if account is not None else f"user #{user_id}"
+
+
+def person_label(person: Any, viewer: Any) -> str:
+    """``str()`` of a person as ``viewer`` may see it (masked, pseudonymised)."""
+    if person is None:
+        return "—"
+    from governance import display
+
+    display.apply_masks_many([person], viewer)
+    return str(person)
+
+
+def _is_self(viewer: Any, person_id: Any) -> bool:
+    from governance import permissions
+
+    return permissions.is_subject(viewer, person_id)

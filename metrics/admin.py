@@ -925,16 +925,6 @@ class MethodologyVersionAdmin(ActorFormMixin, GovernedModelAdmin):
             readonly.append("metric")
         return readonly
 
-    def formfield_for_foreignkey(
-        self, db_field: Any, request: HttpRequest, **kwargs: Any
-    ) -> Any:
-        if db_field.name == "metric":
-            # Only metrics whose methodology the user may write.
-            kwargs["queryset"] = Metric.objects.visible_to(
-                request.user, "change"
-            ).exclude(status=Metric.Status.RETIRED)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and obj.status != MethodologyVersion.Status.DRAFT:
             return False  # approved versions are immutable

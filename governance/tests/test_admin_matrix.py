@@ -471,7 +471,9 @@ MATRIX: dict[str, dict[str, Expect]] = {
         auditor       ok      denied  read    denied  ok      gone    n/a     all
         admin         ok      ok      write   ok      ok      gone    n/a     all
     """),
-    # Append-only: written by approved change requests and activation.
+    # Methodology documents (M8.2): the metric's steward or owner writes a
+    # draft (add); the sample row is an approved version, read-only for
+    # everyone (approved at activation); never deleted. Auditors read only.
     "metrics.methodologyversion": _table("""
         role          list    add     change  delete  history version autoc   rows
         anonymous     login   login   login   login   login   login   n/a     none
@@ -479,12 +481,12 @@ MATRIX: dict[str, dict[str, Expect]] = {
         employee      login   login   login   login   login   login   n/a     none
         hr            ok      denied  read    denied  ok      gone    n/a     all
         compliance    ok      denied  read    denied  ok      gone    n/a     all
-        steward       ok      denied  read    denied  ok      gone    n/a     all
-        metric_owner  ok      denied  read    denied  ok      gone    n/a     all
+        steward       ok      ok      read    denied  ok      gone    n/a     all
+        metric_owner  ok      ok      read    denied  ok      gone    n/a     all
         board         ok      denied  read    denied  ok      gone    n/a     all
         manager       ok      denied  read    denied  ok      gone    n/a     all
         auditor       ok      denied  read    denied  ok      gone    n/a     all
-        admin         ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      ok      read    denied  ok      gone    n/a     all
     """),
     # Filed through the service, decided by actions (steward): never edited.
     "metrics.changerequest": _table("""

@@ -33,7 +33,7 @@ from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 
-from governance import display, permissions, services
+from governance import display, permissions, pseudonyms, services
 from governance.classification import Sensitivity
 
 
@@ -195,6 +195,16 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
             db_field,
             request,
         )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: models.QuerySet, search_term: str
+    ) -> tuple[models.QuerySet, bool]:
+        fields = list(self.get_search_fields(request))
+        if not (search_term.strip() and pseudonyms.sees_pseudonyms(request.user)):
+            return super().get_search_results(request, queryset, search_term)
+        # A pseudonymised viewer finds people by the pseudonym they see, never
+        # by who they are (that would link an identity to its pseudonym).
+        return pseudonyms.search(queryset, fields, search_term), True
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         result = []

@@ -234,3 +234,87 @@ def _is_self(viewer: Any, person_id: Any) -> bool:
     from governance import permissions
 
     return permissions.is_subject(viewer, person_id)
+
+
+def is_identifying_lookup(model: type[models.Model], lookup: str) -> bool:
+    """Whether a search lookup (``person__employee_id``) ends on an identifying
+    field: searching it would let a pseudonymised viewer link a known
+    identity to its pseudonym."""
+    current: Any = model
+    parts = lookup.lstrip("^=@").split("__")
+    for position, part in enumerate(parts):
+        try:
+            field = current._meta.get_field(part)
+        except Exception:  # noqa: BLE001 - a transform (``__iexact``) or unknown
+            return False
+        if field.is_relation and field.related_model is not None:
+            if position == len(parts) - 1:
+                return False
+            current = field.related_model
+            continue
+        spec = identifying(current)
+        return spec is not None and part in spec.fields
+    return False
+
+
+def identity_for(viewer: Any, person_id: Any, plain: Any) -> Any:
+    """``plain`` (an employee id, a name) or the person's pseudonym, as
+    ``viewer`` may see it: for exports that read identifiers as columns."""
+    if person_id is None or not sees_pseudonyms(viewer):
+        return plain
+    if _is_self(viewer, person_id):
+        return plain
+    return pseudonym(person_id)
+
+
+def _person_paths(model: type[models.Model], lookups: list[str]) -> set[str]:
+    """Relation paths (``""`` for the model itself) that reach a pseudonymised
+    record through an identifying search lookup."""
+    paths = set()
+    for lookup in lookups:
+        if is_identifying_lookup(model, lookup):
+            parts = lookup.lstrip("^=@").split("__")
+            paths.add("__".join(parts[:-1]))
+    return paths
+
+
+def search(queryset: Any, lookups: list[str], term: str) -> Any:
+    """Admin search for a pseudonymised viewer: non-identifying lookups match
+    as usual (``icontains`` on each word); identifying ones match a person's
+    pseudonym (exactly, or by a prefix of at least ``P-`` and 4 characters)."""
+    from django.db.models import Q
+
+    model = queryset.model
+    plain = [f for f in lookups if not is_identifying_lookup(model, f)]
+    paths = _person_paths(model, lookups)
+    for word in term.split():
+        q = Q(pk__in=[])
+        for lookup in plain:
+            name = lookup.lstrip("^=@")
+            op = (
+                "iexact"
+                if lookup.startswith("=")
+                else "istartswith"
+                if lookup.startswith("^")
+                else "icontains"
+            )
+            q |= Q(**{f"{name}__{op}": word})
+        if paths:
+            ids = _ids_with_pseudonym(word)
+            for path in paths:
+                q |= Q(**{f"{path}__in" if path else "pk__in": ids})
+        queryset = queryset.filter(q)
+    return queryset.distinct()
+
+
+def _ids_with_pseudonym(word: str) -> list[Any]:
+    word = word.strip().lower()
+    if not word.startswith("p-") or len(word) < 6:
+        return []
+    from governance.models import Person
+
+    return [
+        pk
+        for pk in Person.objects.values_list("pk", flat=True).iterator()
+        if pseudonym(pk).lower().startswith(word)
+    ]

@@ -1148,6 +1148,46 @@ def _quantitative(
     return result
 
 
+#: Drafts of the next methodology version (M8.2), written by the steward.
+METHODOLOGY_DRAFTS = {
+    "support.first_contact_resolution": {
+        "description": "Share of solved tickets that needed exactly one agent reply "
+        "and were not reopened; merged duplicates count as one contact.",
+        "formula": "tickets solved in one touch ÷ tickets solved in the month, "
+        "excluding tickets merged as duplicates",
+        "sources": "Zendesk ticket events (solved, reopened, merged), exported "
+        "nightly by the Zendesk connector.",
+    },
+}
+
+
+def seed_methodology(ctx: DemoContext) -> None:
+    """Methodology documents (M8.2): every active metric got its approved
+    version at activation (or with its change request); here the steward of
+    the metric with a pending change request writes the draft of its next
+    version, so the demo shows a draft next to approved versions."""
+    from metrics import methodology, readiness
+
+    metrics = ctx.extra.get("metrics", {})
+    for key, text in METHODOLOGY_DRAFTS.items():
+        metric = metrics.get(key)
+        if metric is None:
+            continue
+        methodology.methodology_draft_save(
+            actor=ctx.actor,
+            metric=metric,
+            changes=text,
+            reason="Draft for the pending change request on merged duplicates.",
+        )
+        ctx.counts["methodology drafts"] += 1
+    results = readiness.checklist(Metric.objects.exclude(status="retired"))
+    ctx.counts["metrics audit-ready"] = sum(1 for r in results if r.ready)
+    ctx.log(
+        f"    {ctx.counts['methodology drafts']} methodology draft(s); "
+        f"{ctx.counts['metrics audit-ready']} of {len(results)} metrics audit-ready"
+    )
+
+
 def register() -> None:
     """Add the metrics steps to ``seed_demo`` (called from ``MetricsConfig.ready``)."""
     from governance import demo
@@ -1167,6 +1207,13 @@ def register() -> None:
         "shift and a gaming-like pattern",
     )
     demo.register(
+        "metrics-methodology",
+        seed_methodology,
+        order=215,
+        description="methodology documents: approved versions of every live "
+        "metric, a draft of the next version, the audit-readiness checklist",
+    )
+    demo.register(
         "metrics-feedback",
         seed_feedback,
         order=220,
@@ -1181,5 +1228,6 @@ __all__ = [
     "register",
     "seed_catalogue",
     "seed_feedback",
+    "seed_methodology",
     "seed_observations",
 ]

@@ -52,6 +52,8 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
+from governance import display
+from governance.admin_base import mask_related
 from governance.audit import events
 from governance.models import Membership
 
@@ -1267,7 +1269,12 @@ def test_admin_urls(client, org, label, principal):
         search_fields = list(model_admin.get_search_fields(response.wsgi_request))
         if search_fields:
             for pk in sorted(hidden)[:1] + sorted(visible)[:1]:
-                term = search_term(search_fields, model._base_manager.get(pk=pk))
+                # Search for what the principal sees (auditors see pseudonyms).
+                row = model._base_manager.get(pk=pk)
+                viewer = response.wsgi_request.user
+                display.apply_masks(row, viewer, log_restricted=False)
+                mask_related([row], viewer)
+                term = search_term(search_fields, row)
                 found = _pks(
                     client.get(_admin_url(model, "changelist"), {"q": term})
                     .context["cl"]

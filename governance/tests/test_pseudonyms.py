@@ -137,3 +137,57 @@ def test_identity_permission_is_not_in_the_auditor_group(org):
 
     assert pseudonyms.IDENTITY_PERMISSION not in ROLES[Role.AUDITOR].permissions
     assert not org.users["auditor"].has_perm(pseudonyms.IDENTITY_PERMISSION)
+
+
+@pytest.mark.parametrize("principal", ["auditor", "hr"])
+def test_auditors_search_by_pseudonym_never_by_identity(client, org, principal):
+    """Searching a known employee id would link it to its pseudonym."""
+    person = org.people["member_a"]
+    client.force_login(org.users[principal])
+    url = reverse("admin:governance_membership_changelist")
+
+    def found(term):
+        response = client.get(url, {"q": term})
+        assert response.status_code == 200
+        return {m.person_id for m in response.context["cl"].result_list}
+
+    alias = pseudonyms.pseudonym(person.pk)
+    if principal == "auditor":
+        assert found(person.employee_id) == set()
+        assert found(alias) == {person.pk}
+        assert found(alias[:6]) >= {person.pk}  # a prefix of P- and 4 characters
+        assert found("Team A1") == {org.people["member_a1"].pk}  # other fields work
+    else:
+        assert found(person.employee_id) == {person.pk}
+        assert found(alias) == set()
+
+
+def test_consent_records_show_pseudonyms_to_auditors(client, org):
+    from governance import consent
+
+    person = org.people["member_a"]
+    consent.give_consent(
+        actor=None, person=person, purpose=consent.DEFAULT_PURPOSE, evidence="form"
+    )
+    client.force_login(org.users["auditor"])
+    html = client.get(reverse("admin:governance_consentrecord_changelist")).content
+    html = html.decode()
+    assert pseudonyms.pseudonym(person.pk) in html
+    assert "Ann Member" not in html and person.employee_id not in html
+
+
+def test_auditor_has_no_admin_action_that_writes(rf, org):
+    """Read-only everywhere: no bulk action on any admin the auditor can open
+    (they all need add/change/delete)."""
+    from django.contrib import admin
+
+    request = rf.get("/admin/")
+    request.user = org.users["auditor"]
+    offered = {}
+    for model, model_admin in admin.site._registry.items():
+        if not model_admin.has_view_or_change_permission(request):
+            continue  # the changelist is a 403: no action can run
+        actions = set(model_admin.get_actions(request))
+        if actions:
+            offered[model._meta.label_lower] = sorted(actions)
+    assert offered == {}

@@ -90,7 +90,12 @@ def test_steps_are_registered_after_every_governance_step():
     steps = {s.name: s for s in demo.steps()}
     ours = [
         steps[n]
-        for n in ("metrics-catalogue", "metrics-observations", "metrics-feedback")
+        for n in (
+            "metrics-catalogue",
+            "metrics-observations",
+            "metrics-methodology",
+            "metrics-feedback",
+        )
     ]
     kernel = [s for s in steps.values() if not s.name.startswith(("metrics-", "test-"))]
     assert min(s.order for s in ours) >= 200
@@ -370,3 +375,23 @@ def test_evaluations_have_documented_weights_and_an_independent_evaluator(ctx):
         components = evaluation.components
         expected = sum(w * components[k] for k, w in evaluation.weights.items())
         assert abs(float(evaluation.score) - expected) < 0.02
+
+
+# -- methodology (M8.2) -------------------------------------------------------------
+
+
+def test_every_live_metric_has_its_approved_methodology_and_one_draft_waits(ctx):
+    from metrics import methodology
+    from metrics.models import MethodologyVersion
+
+    for metric in Metric.objects.filter(status__in=["active", "sunset_review"]):
+        version = methodology.current_version(metric)
+        assert version is not None, metric.key
+        assert version.description and version.formula and version.sources
+    changed = MethodologyVersion.objects.filter(
+        status="approved", change_request__isnull=False
+    )
+    assert changed.exists()  # the mid-year methodology change
+    (draft,) = MethodologyVersion.objects.filter(status="draft")
+    assert draft.metric.key == "support.first_contact_resolution"
+    assert draft.version == draft.metric.methodology_version + 1

@@ -96,6 +96,7 @@ def mask_cached_relations(objs: list[models.Model], user: Any) -> None:
     so labels built from them (``str()`` of an inline row) are masked too."""
     if not objs:
         return
+    field: Any
     for field in type(objs[0])._meta.concrete_fields:
         if not (field.is_relation and (field.many_to_one or field.one_to_one)):
             continue

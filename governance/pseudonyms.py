@@ -158,7 +158,8 @@ def apply(obj: models.Model, user: Any, masks: dict[str, Masked]) -> bool:
         if field is not None:
             masks[field.attname] = Pseudonym(alias, field.sensitivity)
         else:
-            obj.__dict__[obj._meta.get_field(name).attname] = alias
+            plain: Any = obj._meta.get_field(name)
+            obj.__dict__[plain.attname] = alias
     obj.__dict__[PSEUDONYM_ATTR] = alias
     return True
 

@@ -191,3 +191,38 @@ def test_auditor_has_no_admin_action_that_writes(rf, org):
         if actions:
             offered[model._meta.label_lower] = sorted(actions)
     assert offered == {}
+
+
+READABLE = [
+    "metrics.methodologyversion",  # methodology
+    "metrics.changerequest",
+    "metrics.metric",
+    "governance.proposal",  # board decisions
+    "governance.ballot",
+    "governance.vote",
+    "governance.consentrecord",  # consent
+    "governance.consentpurpose",
+    "governance.auditevent",  # the audit trail
+]
+
+
+@pytest.mark.parametrize("label", READABLE)
+def test_auditor_reads_methodology_decisions_consent_and_history(client, org, label):
+    """View permission and a 200 changelist; never add, change or delete."""
+    from django.apps import apps
+    from django.contrib import admin
+
+    model = apps.get_model(label)
+    user = org.users["auditor"]
+    app, name = label.split(".")
+    for action, allowed in (("view", True), ("add", False), ("change", False)):
+        assert user.has_perm(f"{app}.{action}_{name}") is allowed, action
+    assert not user.has_perm(f"{app}.delete_{name}")
+    client.force_login(user)
+    response = client.get(reverse(f"admin:{app}_{name}_changelist"))
+    assert response.status_code == 200
+    request = response.wsgi_request
+    model_admin = admin.site._registry[model]
+    assert not model_admin.has_add_permission(request)
+    assert not model_admin.has_change_permission(request)
+    assert not model_admin.has_delete_permission(request)

@@ -4,6 +4,7 @@ methodology sheet PDF (PDF/A-3b, JSON attachment, verify_report, pseudonyms)."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -284,3 +285,23 @@ def test_sheet_of_a_metric_outside_scope_or_missing_is_404(client, org, cat):
         reverse("admin:metrics_metric_methodology_sheet", args=[999999])
     )
     assert response.status_code == 404
+
+
+def test_sheet_names_people_for_an_auditor_granted_identities(client, org, cat):
+    from django.contrib.auth.models import Permission
+
+    from governance.roles import Role
+    from governance.testing import make_user
+
+    user = make_user("auditor_granted", Role.AUDITOR)
+    user.user_permissions.add(
+        Permission.objects.get(
+            codename="view_identities", content_type__app_label="governance"
+        )
+    )
+    response = _sheet(client, user, cat.calls)
+    with pikepdf.open(io.BytesIO(b"".join(response.streaming_content))) as pdf:
+        data = json.loads(
+            pdf.attachments["methodology-sheet.json"].get_file().read_bytes()
+        )
+    assert "Mara Manager" in data["metric"]["owner"]

@@ -100,7 +100,12 @@ class MaskingChangeList(ChangeList):
         super().get_results(request)
         rows = list(self.result_list)
         display.apply_masks_many(rows, request.user)
-        mask_related(rows, request.user, names=set(self.list_display))
+        # Row labels (``__str__``) can name related people: a pseudonymised
+        # viewer gets every related person masked, not only listed columns.
+        names = (
+            None if pseudonyms.sees_pseudonyms(request.user) else set(self.list_display)
+        )
+        mask_related(rows, request.user, names=names)
 
 
 class GovernedModelAdmin(SimpleHistoryAdmin):
@@ -311,6 +316,7 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
 
     def history_view_title(self, request: HttpRequest, obj: Any) -> Any:
         display.apply_masks_many([obj], request.user)  # the same obj is `object`
+        mask_related([obj], request.user)  # its label can name related people
         return super().history_view_title(request, obj)
 
     def set_history_delta_changes(
@@ -337,6 +343,9 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
             record.__dict__["history_object"] = _masked_history_object(
                 record, user, floor
             )
+        # Their labels can name related people: load those masked, one query
+        # per relation for the page.
+        mask_related([r.__dict__["history_object"] for r in records], user)
         super().set_history_delta_changes(
             request, historical_records, foreign_keys_are_objs
         )

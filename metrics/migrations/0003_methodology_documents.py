@@ -5,119 +5,203 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('governance', '0002_consent_and_review_board'),
-        ('metrics', '0002_metric_consent_purpose'),
+        ("governance", "0002_consent_and_review_board"),
+        ("metrics", "0002_metric_consent_purpose"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='historicalmethodologyversion',
-            name='description',
-            field=models.TextField(blank=True, help_text='What the metric measures and why, in plain words.', verbose_name='definition'),
+            model_name="historicalmethodologyversion",
+            name="description",
+            field=models.TextField(
+                blank=True,
+                help_text="What the metric measures and why, in plain words.",
+                verbose_name="definition",
+            ),
         ),
         migrations.AddField(
-            model_name='historicalmethodologyversion',
-            name='formula',
-            field=models.TextField(blank=True, help_text='How the value is calculated (notation or steps).'),
+            model_name="historicalmethodologyversion",
+            name="formula",
+            field=models.TextField(
+                blank=True, help_text="How the value is calculated (notation or steps)."
+            ),
         ),
         migrations.AddField(
-            model_name='historicalmethodologyversion',
-            name='owner',
-            field=models.ForeignKey(blank=True, db_constraint=False, help_text='Who is accountable for this methodology.', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='governance.person'),
+            model_name="historicalmethodologyversion",
+            name="owner",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                help_text="Who is accountable for this methodology.",
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="governance.person",
+            ),
         ),
         migrations.AddField(
-            model_name='historicalmethodologyversion',
-            name='prepared_by_id',
+            model_name="historicalmethodologyversion",
+            name="prepared_by_id",
             field=models.BigIntegerField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='historicalmethodologyversion',
-            name='proposal',
-            field=models.ForeignKey(blank=True, db_constraint=False, help_text="The review board's approval this version was activated under.", null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='governance.proposal'),
+            model_name="historicalmethodologyversion",
+            name="proposal",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                help_text="The review board's approval this version was activated under.",
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="governance.proposal",
+            ),
         ),
         migrations.AddField(
-            model_name='historicalmethodologyversion',
-            name='sources',
-            field=models.TextField(blank=True, help_text='Where the data comes from and how it is collected.'),
+            model_name="historicalmethodologyversion",
+            name="sources",
+            field=models.TextField(
+                blank=True,
+                help_text="Where the data comes from and how it is collected.",
+            ),
         ),
         migrations.AddField(
-            model_name='historicalmethodologyversion',
-            name='status',
-            field=models.CharField(choices=[('draft', 'Draft'), ('approved', 'Approved')], default='approved', editable=False, max_length=8),
+            model_name="historicalmethodologyversion",
+            name="status",
+            field=models.CharField(
+                choices=[("draft", "Draft"), ("approved", "Approved")],
+                default="approved",
+                editable=False,
+                max_length=8,
+            ),
         ),
         migrations.AddField(
-            model_name='historicalmethodologyversion',
-            name='transformations',
-            field=models.JSONField(blank=True, default=list, editable=False, help_text='Lineage steps from the sources to the metric (snapshot).'),
+            model_name="historicalmethodologyversion",
+            name="transformations",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                editable=False,
+                help_text="Lineage steps from the sources to the metric (snapshot).",
+            ),
         ),
         migrations.AddField(
-            model_name='methodologyversion',
-            name='description',
-            field=models.TextField(blank=True, help_text='What the metric measures and why, in plain words.', verbose_name='definition'),
+            model_name="methodologyversion",
+            name="description",
+            field=models.TextField(
+                blank=True,
+                help_text="What the metric measures and why, in plain words.",
+                verbose_name="definition",
+            ),
         ),
         migrations.AddField(
-            model_name='methodologyversion',
-            name='formula',
-            field=models.TextField(blank=True, help_text='How the value is calculated (notation or steps).'),
+            model_name="methodologyversion",
+            name="formula",
+            field=models.TextField(
+                blank=True, help_text="How the value is calculated (notation or steps)."
+            ),
         ),
         migrations.AddField(
-            model_name='methodologyversion',
-            name='owner',
-            field=models.ForeignKey(blank=True, help_text='Who is accountable for this methodology.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='governance.person'),
+            model_name="methodologyversion",
+            name="owner",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Who is accountable for this methodology.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="governance.person",
+            ),
         ),
         migrations.AddField(
-            model_name='methodologyversion',
-            name='prepared_by_id',
+            model_name="methodologyversion",
+            name="prepared_by_id",
             field=models.BigIntegerField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='methodologyversion',
-            name='proposal',
-            field=models.ForeignKey(blank=True, help_text="The review board's approval this version was activated under.", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='governance.proposal'),
+            model_name="methodologyversion",
+            name="proposal",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The review board's approval this version was activated under.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="governance.proposal",
+            ),
         ),
         migrations.AddField(
-            model_name='methodologyversion',
-            name='sources',
-            field=models.TextField(blank=True, help_text='Where the data comes from and how it is collected.'),
+            model_name="methodologyversion",
+            name="sources",
+            field=models.TextField(
+                blank=True,
+                help_text="Where the data comes from and how it is collected.",
+            ),
         ),
         migrations.AddField(
-            model_name='methodologyversion',
-            name='status',
-            field=models.CharField(choices=[('draft', 'Draft'), ('approved', 'Approved')], default='approved', editable=False, max_length=8),
+            model_name="methodologyversion",
+            name="status",
+            field=models.CharField(
+                choices=[("draft", "Draft"), ("approved", "Approved")],
+                default="approved",
+                editable=False,
+                max_length=8,
+            ),
         ),
         migrations.AddField(
-            model_name='methodologyversion',
-            name='transformations',
-            field=models.JSONField(blank=True, default=list, editable=False, help_text='Lineage steps from the sources to the metric (snapshot).'),
+            model_name="methodologyversion",
+            name="transformations",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                editable=False,
+                help_text="Lineage steps from the sources to the metric (snapshot).",
+            ),
         ),
         migrations.AlterField(
-            model_name='historicalmethodologyversion',
-            name='approved_at',
+            model_name="historicalmethodologyversion",
+            name="approved_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='historicalmethodologyversion',
-            name='definition',
-            field=models.JSONField(default=dict, editable=False, help_text='Snapshot of the governed fields at this version.'),
+            model_name="historicalmethodologyversion",
+            name="definition",
+            field=models.JSONField(
+                default=dict,
+                editable=False,
+                help_text="Snapshot of the governed fields at this version.",
+            ),
         ),
         migrations.AlterField(
-            model_name='methodologyversion',
-            name='approved_at',
+            model_name="methodologyversion",
+            name="approved_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='methodologyversion',
-            name='definition',
-            field=models.JSONField(default=dict, editable=False, help_text='Snapshot of the governed fields at this version.'),
+            model_name="methodologyversion",
+            name="definition",
+            field=models.JSONField(
+                default=dict,
+                editable=False,
+                help_text="Snapshot of the governed fields at this version.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='methodologyversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'draft')), fields=('metric',), name='methodology_one_draft_per_metric'),
+            model_name="methodologyversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "draft")),
+                fields=("metric",),
+                name="methodology_one_draft_per_metric",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='methodologyversion',
-            constraint=models.CheckConstraint(condition=models.Q(('status', 'draft'), ('approved_at__isnull', False), _connector='OR'), name='methodology_approved_has_date'),
+            model_name="methodologyversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("status", "draft"), ("approved_at__isnull", False), _connector="OR"
+                ),
+                name="methodology_approved_has_date",
+            ),
         ),
     ]

@@ -33,7 +33,7 @@ from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 
-from governance import display, permissions, services
+from governance import display, permissions, pseudonyms, services
 from governance.classification import Sensitivity
 
 
@@ -100,7 +100,12 @@ class MaskingChangeList(ChangeList):
         super().get_results(request)
         rows = list(self.result_list)
         display.apply_masks_many(rows, request.user)
-        mask_related(rows, request.user, names=set(self.list_display))
+        # Row labels (``__str__``) can name related people: a pseudonymised
+        # viewer gets every related person masked, not only listed columns.
+        names = (
+            None if pseudonyms.sees_pseudonyms(request.user) else set(self.list_display)
+        )
+        mask_related(rows, request.user, names=names)
 
 
 class GovernedModelAdmin(SimpleHistoryAdmin):
@@ -195,6 +200,16 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
             db_field,
             request,
         )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: models.QuerySet, search_term: str
+    ) -> tuple[models.QuerySet, bool]:
+        fields = list(self.get_search_fields(request))
+        if not (search_term.strip() and pseudonyms.sees_pseudonyms(request.user)):
+            return super().get_search_results(request, queryset, search_term)
+        # A pseudonymised viewer finds people by the pseudonym they see, never
+        # by who they are (that would link an identity to its pseudonym).
+        return pseudonyms.search(queryset, fields, search_term), True
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         result = []
@@ -301,6 +316,7 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
 
     def history_view_title(self, request: HttpRequest, obj: Any) -> Any:
         display.apply_masks_many([obj], request.user)  # the same obj is `object`
+        mask_related([obj], request.user)  # its label can name related people
         return super().history_view_title(request, obj)
 
     def set_history_delta_changes(
@@ -327,6 +343,9 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
             record.__dict__["history_object"] = _masked_history_object(
                 record, user, floor
             )
+        # Their labels can name related people: load those masked, one query
+        # per relation for the page.
+        mask_related([r.__dict__["history_object"] for r in records], user)
         super().set_history_delta_changes(
             request, historical_records, foreign_keys_are_objs
         )
@@ -447,6 +466,14 @@ class GovernedInline(admin.TabularInline):
         manager = self.model._default_manager
         if hasattr(manager, "visible_to"):
             qs = qs.filter(pk__in=manager.visible_to(request.user, "view").values("pk"))
+        if hasattr(qs, "relations_masked_for"):
+            # Row labels name the related people: load them masked.
+            people = [
+                field.name
+                for field in _forward_relations(self.model)
+                if display.encrypted_fields(field.related_model)
+            ]
+            qs = qs.select_related(*people).relations_masked_for(request.user)
         return qs
 
     def formfield_for_foreignkey(

@@ -38,6 +38,18 @@ class GovernanceConfig(AppConfig):
             "governance.tasks.clear_expired_sessions",
             "D",
         )
+        # Auditors see pseudonyms instead of who people are, unless granted.
+        from governance import pseudonyms
+        from governance.models import Person
+
+        pseudonyms.register(
+            Person, fields=("employee_id", "full_name", "email"), subject="id"
+        )
+        post_migrate.connect(
+            pseudonyms.ensure_permission,
+            sender=self,
+            dispatch_uid="governance.identity_permission",
+        )
         # After the *last* app's post_migrate: every app's permissions exist by then.
         post_migrate.connect(
             _sync_roles_after_migrate, dispatch_uid="governance.sync_roles"

@@ -3,7 +3,8 @@
 ``apply_masks(obj, user)`` pins a :class:`Masked` marker on every encrypted
 value the user may not read, so admin pages, the API and exports render
 "•••••• (Restricted)" instead of the value — never the plaintext, never a
-silent blank. The stored ciphertext is untouched, so a masked object can still
+silent blank. For auditors it also puts pseudonyms in place of the values
+that identify a person (:mod:`governance.pseudonyms`). The stored ciphertext is untouched, so a masked object can still
 be saved (its unreadable fields are left as they were). Reads of Restricted
 plaintext are written to the audit trail.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 from django.db import models
 
-from governance import permissions
+from governance import permissions, pseudonyms
 from governance.audit import events
 from governance.classification import Sensitivity
 from governance.crypto import store
@@ -70,6 +71,8 @@ def apply_masks(
             and obj.__dict__.get(field.attname) is not None
         ):
             restricted_read.append(field.name)
+    # Auditors see stable pseudonyms instead of identities (governance.pseudonyms).
+    pseudonyms.apply(obj, user, masks)
     obj.__dict__[_MASKS] = masks
     if log_restricted and restricted_read:
         events.restricted_read(actor=user, target=obj, fields=restricted_read, via=via)
@@ -86,6 +89,25 @@ def apply_masks_many(objs: Iterable[models.Model], user: Any) -> None:
             level = level_of(obj, field)
             if level >= Sensitivity.RESTRICTED:
                 masks.setdefault(field.attname, Masked(level))
+
+
+def mask_cached_relations(objs: list[models.Model], user: Any) -> None:
+    """Mask the related rows already loaded on ``objs`` (``select_related``),
+    so labels built from them (``str()`` of an inline row) are masked too."""
+    if not objs:
+        return
+    field: Any
+    for field in type(objs[0])._meta.concrete_fields:
+        if not (field.is_relation and (field.many_to_one or field.one_to_one)):
+            continue
+        if not encrypted_fields(field.related_model):
+            continue
+        related = [
+            field.get_cached_value(obj)
+            for obj in objs
+            if field.is_cached(obj) and field.get_cached_value(obj) is not None
+        ]
+        apply_masks_many(related, user)
 
 
 def clear_masks(obj: models.Model) -> None:

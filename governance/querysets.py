@@ -23,6 +23,7 @@ class GovernedQuerySet(models.QuerySet):
     """Base queryset of governed models: fetches data keys per page, scopes rows."""
 
     _masked_for: Any = None
+    _relations_masked_for: Any = None
 
     def _fetch_all(self) -> None:
         if self._result_cache is not None:  # cached (prefetches may still run)
@@ -36,10 +37,18 @@ class GovernedQuerySet(models.QuerySet):
                     from governance import display
 
                     display.apply_masks_many(self._result_cache, self._masked_for)  # type: ignore[arg-type]
+                if self._relations_masked_for is not None:
+                    from governance import display
+
+                    display.mask_cached_relations(
+                        self._result_cache,  # type: ignore[arg-type]
+                        self._relations_masked_for,
+                    )
 
     def _clone(self) -> GovernedQuerySet:
         clone = super()._clone()  # type: ignore[misc]
         clone._masked_for = self._masked_for
+        clone._relations_masked_for = self._relations_masked_for
         return clone
 
     def masked_for(self, user: Any) -> GovernedQuerySet:
@@ -47,6 +56,13 @@ class GovernedQuerySet(models.QuerySet):
         clearance and no Restricted plaintext (for labels, e.g. autocomplete)."""
         clone = self._chain()  # type: ignore[attr-defined]
         clone._masked_for = user
+        return clone
+
+    def relations_masked_for(self, user: Any) -> GovernedQuerySet:
+        """Related rows loaded with ``select_related`` come back masked for
+        ``user`` (the rows themselves are left as they are)."""
+        clone = self._chain()  # type: ignore[attr-defined]
+        clone._relations_masked_for = user
         return clone
 
     # -- scoping -------------------------------------------------------------

@@ -54,7 +54,8 @@ from governance.admin_base import (
     ReadOnlyGovernedAdmin,
 )
 from governance.models import User
-from metrics import exports, resources, services, smart
+from governance.pseudonyms import account_label, account_pseudonym
+from metrics import exports, methodology, readiness, resources, services, smart
 from metrics.models import (
     Annotation,
     ApiToken,
@@ -402,7 +403,13 @@ class MetricAdmin(ActorFormMixin, GovernedModelAdmin):
     search_fields = ["key", "name"]
     search_help_text = "Search by metric key or name."
     autocomplete_fields = ["owner", "steward", "team", "aligned_to"]
-    readonly_fields = ["status", "methodology_version", "stale_since", "orphaned_since"]
+    readonly_fields = [
+        "status",
+        "methodology_version",
+        "stale_since",
+        "orphaned_since",
+        "audit_readiness",
+    ]
     fieldsets = [
         (
             "Definition",
@@ -472,7 +479,39 @@ class MetricAdmin(ActorFormMixin, GovernedModelAdmin):
         fieldsets = list(super().get_fieldsets(request, obj))
         if extra:
             fieldsets.insert(-1, ("Governance", {"fields": extra}))
+        if obj is not None:
+            position = len(fieldsets) - (
+                1 if fieldsets and fieldsets[-1][0] == "Change control" else 0
+            )
+            fieldsets.insert(
+                position, ("Audit readiness (M8.2)", {"fields": ["audit_readiness"]})
+            )
         return fieldsets
+
+    @admin.display(description="checklist")
+    def audit_readiness(self, obj: Metric) -> str:
+        if obj is None or obj.pk is None:
+            return "—"
+        result = readiness.checklist([obj])[0]
+        rows = format_html_join(
+            "",
+            '<li class="readiness-{}" data-result="{}"><strong>{}</strong>: {} — {}</li>',
+            (
+                (
+                    item.key,
+                    state,
+                    item.label,
+                    state,
+                    item.detail,
+                )
+                for item in result.items
+                for state in (
+                    "n/a" if not item.applies else "pass" if item.passed else "fail",
+                )
+            ),
+        )
+        verdict = "Ready for audit" if result.ready else "Not ready for audit"
+        return format_html('<p id="audit-readiness">{}</p><ul>{}</ul>', verdict, rows)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # metrics are retired, never deleted (their data stays)
@@ -852,13 +891,180 @@ class TransformationStepAdmin(GovernedModelAdmin):
     autocomplete_fields = ["metric"]
 
 
-@admin.register(MethodologyVersion)
-class MethodologyVersionAdmin(ReadOnlyGovernedAdmin):
-    """Append-only: versions are written by approved change requests."""
+def _account(obj: Any, user_id: Any) -> str:
+    """An account named as the viewer of ``obj`` may see it (pseudonymised for
+    auditors; a pseudonym when the viewer is unknown)."""
+    viewer = obj.__dict__.get("_pgp_viewer")
+    if viewer is None:
+        return account_pseudonym(user_id) if user_id is not None else "—"
+    return account_label(user_id, viewer)
 
-    list_display = ["metric", "version", "approved_at", "change_request"]
-    list_select_related = ["metric", "change_request"]
+
+class MethodologyDraftForm(GovernedAdminForm):
+    """A draft methodology document, checked by the service before saving."""
+
+    actor: Any = None
+
+    class Meta:
+        model = MethodologyVersion
+        fields = ["metric", *methodology.EDITABLE]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        metric = cleaned.get("metric") or getattr(self.instance, "metric", None)
+        if metric is None:
+            return cleaned
+        if self.instance._state.adding and methodology.draft_of(metric) is not None:
+            self.add_error(
+                "metric",
+                "This metric already has a draft methodology; edit that draft.",
+            )
+            return cleaned
+        check_with_service(
+            self,
+            lambda: methodology.methodology_draft_save(
+                actor=self.actor,
+                metric=metric,
+                changes=self.draft_changes(),
+                reason=_reason(self, "draft written in admin"),
+            ),
+        )
+        return cleaned
+
+    def draft_changes(self) -> dict[str, Any]:
+        return {
+            name: self.cleaned_data.get(name)
+            for name in methodology.EDITABLE
+            if name in self.fields
+        }
+
+
+@admin.register(MethodologyVersion)
+class MethodologyVersionAdmin(ActorFormMixin, GovernedModelAdmin):
+    """Methodology documents (M8.2). The metric's steward or owner writes a
+    draft; it is approved with the change request (or activation) that makes
+    its version current; an approved version is read-only for everyone."""
+
+    form = MethodologyDraftForm
+    list_display = [
+        "metric",
+        "version",
+        "status",
+        "owner",
+        "approved_at",
+        "change_request",
+        "proposal",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["metric", "change_request", "owner", "proposal"]
     search_fields = ["metric__key"]
+    autocomplete_fields = ["owner"]
+    readonly_fields = [
+        "version",
+        "status",
+        "governed_fields",
+        "lineage_steps",
+        "prepared_by",
+        "approved_by",
+        "approved_at",
+        "change_request",
+        "proposal",
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        document = ["metric", "description", "formula", "sources", "owner"]
+        if obj is None:
+            return [(None, {"fields": document})]
+        fieldsets = [
+            (None, {"fields": ["version", "status", *document]}),
+            ("Snapshot", {"fields": ["governed_fields", "lineage_steps"]}),
+            (
+                "Approval",
+                {
+                    "fields": [
+                        "prepared_by",
+                        "approved_by",
+                        "approved_at",
+                        "change_request",
+                        "proposal",
+                    ]
+                },
+            ),
+        ]
+        if self.has_change_permission(request, obj):
+            fieldsets.append(("Change control", {"fields": ["change_reason"]}))
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and "metric" not in readonly:
+            readonly.append("metric")
+        return readonly
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.status != MethodologyVersion.Status.DRAFT:
+            return False  # approved versions are immutable
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_governed(
+        self, request: HttpRequest, obj: Any, form: Any, change: bool, reason: str
+    ) -> None:
+        draft = methodology.methodology_draft_save(
+            actor=request.user,
+            metric=obj.metric,
+            changes=form.draft_changes(),
+            reason=reason,
+        )
+        obj.pk = draft.pk
+        obj._state.adding = False
+
+    @admin.display(description="governed fields at this version")
+    def governed_fields(self, obj: MethodologyVersion) -> str:
+        return (
+            format_html_join(
+                "", "<div><strong>{}</strong>: {}</div>", sorted(obj.definition.items())
+            )
+            or "—"
+        )
+
+    @admin.display(description="transformations (lineage)")
+    def lineage_steps(self, obj: MethodologyVersion) -> str:
+        if not obj.transformations:
+            return "No transformation step recorded."
+        return format_html_join(
+            "",
+            "<div>{}. {} — {} ({})</div>",
+            (
+                (
+                    step.get("order"),
+                    step.get("source") or "—",
+                    step.get("description") or "",
+                    "documented" if step.get("documented") else "undocumented",
+                )
+                for step in obj.transformations
+            ),
+        )
+
+    @admin.display(description="prepared by")
+    def prepared_by(self, obj: MethodologyVersion) -> str:
+        return _account(obj, obj.prepared_by_id)
+
+    @admin.display(description="approved by")
+    def approved_by(self, obj: MethodologyVersion) -> str:
+        return _account(obj, obj.approved_by_id)
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: Any = None
+    ) -> Any:
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj.__dict__["_pgp_viewer"] = request.user  # for the account labels
+        return obj
 
 
 # -- change control ---------------------------------------------------------------

@@ -12,6 +12,9 @@ metrics_metric_alignment       objectives → team outcomes → individual KPIs 
 metrics_metric_portfolio       leading vs lagging per team                 M1.1
 metrics_metric_lineage         lineage audit                               M3.2
 metrics_metric_freshness       stale and orphaned metrics                  M1.5
+metrics_metric_readiness       audit-readiness checklist of every metric   M8.2
+metrics_metric_readiness_json  the same checklist as JSON                  M8.2
+metrics_metric_methodology_sheet  one metric's methodology sheet (PDF/A)   M8.2
 =============================  ==========================================  =========
 
 Each view is wrapped in ``admin_site.admin_view`` (staff, active, logged in)
@@ -25,12 +28,15 @@ inline script or style (CSP).
 
 from __future__ import annotations
 
+import io
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -38,10 +44,11 @@ from django.utils import timezone
 from governance import permissions
 from governance.classification import Sensitivity
 from governance.models import Team
-from metrics import charts, lineage, selectors, stewardship
+from metrics import charts, lineage, readiness, selectors, stewardship
 from metrics.analytics import spc
 from metrics.models import (
     DataSource,
+    MethodologyVersion,
     Metric,
     Observation,
     TransformationStep,
@@ -103,6 +110,7 @@ def _report_links(request: HttpRequest) -> list[tuple[str, str, bool]]:
         ("portfolio", "Team portfolio"),
         ("lineage", "Lineage audit"),
         ("freshness", "Stale and orphaned"),
+        ("readiness", "Audit readiness"),
     ):
         url = reverse(f"admin:metrics_metric_{name}")
         links.append((label, url, request.path == url))
@@ -152,6 +160,21 @@ def admin_urls(admin_site: Any) -> list[Any]:
             "analysis/stale-and-orphaned/",
             page(freshness_view, "Stale and orphaned metrics"),
             name="metrics_metric_freshness",
+        ),
+        path(
+            "analysis/audit-readiness/",
+            page(readiness_view, "Audit readiness"),
+            name="metrics_metric_readiness",
+        ),
+        path(
+            "analysis/audit-readiness.json",
+            page(readiness_json_view, "Audit readiness (JSON)"),
+            name="metrics_metric_readiness_json",
+        ),
+        path(
+            "<int:metric_id>/methodology-sheet/",
+            page(methodology_sheet_view, "Methodology sheet (PDF)"),
+            name="metrics_metric_methodology_sheet",
         ),
     ]
 
@@ -308,4 +331,80 @@ def freshness_view(request: HttpRequest, admin_site: Any) -> HttpResponse:
         "freshness.html",
         "Stale and orphaned metrics",
         {"rows": rows},
+    )
+
+
+# -- M8.2 audit readiness and methodology sheet ------------------------------------------
+
+
+def _readiness_results(request: HttpRequest) -> list[readiness.MetricReadiness]:
+    _require(
+        request,
+        (Metric, "view"),
+        (MethodologyVersion, "view"),
+        (TransformationStep, "view"),
+        (DataSource, "view"),
+    )
+    metrics = (
+        Metric.objects.visible_to(request.user, "view")
+        .exclude(status=Metric.Status.RETIRED)
+        .select_related("source", "department")
+        .order_by("key")
+    )
+    return readiness.checklist(metrics)
+
+
+def readiness_view(request: HttpRequest, admin_site: Any) -> HttpResponse:
+    results = _readiness_results(request)
+    return _render(
+        request,
+        admin_site,
+        "readiness.html",
+        "Audit readiness",
+        {
+            "results": results,
+            "checks": readiness.checks(),
+            "ready_count": sum(1 for r in results if r.ready),
+        },
+    )
+
+
+def readiness_json_view(request: HttpRequest, admin_site: Any) -> HttpResponse:
+    results = _readiness_results(request)
+    response = JsonResponse(
+        {
+            "generated_at": timezone.now().isoformat(),
+            "metrics": readiness.to_json(results),
+        },
+        json_dumps_params={"ensure_ascii": False, "indent": 1},
+    )
+    response["Content-Disposition"] = 'attachment; filename="audit-readiness.json"'
+    return response
+
+
+def methodology_sheet_view(
+    request: HttpRequest, admin_site: Any, metric_id: int
+) -> HttpResponse:
+    """Issue the metric's methodology sheet (recorded in the audit trail) and
+    send it; the file is not kept on the server."""
+    from metrics import methodology_sheet  # loads the report kernel on demand
+
+    _require(request, (Metric, "view"), (MethodologyVersion, "view"))
+    metric = (
+        Metric.objects.visible_to(request.user, "view")
+        .select_related("department", "owner", "steward", "source")
+        .filter(pk=metric_id)
+        .first()
+    )
+    if metric is None:
+        raise Http404
+    with tempfile.TemporaryDirectory(prefix="sheet-") as tmp:
+        out = Path(tmp) / "sheet.pdf"
+        methodology_sheet.issue_sheet(metric, viewer=request.user, out=out)
+        content = out.read_bytes()
+    return FileResponse(
+        io.BytesIO(content),
+        as_attachment=True,
+        filename=f"methodology-{metric.key}-v{metric.methodology_version}.pdf",
+        content_type="application/pdf",
     )

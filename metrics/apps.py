@@ -90,11 +90,20 @@ class MetricsConfig(AppConfig):
                 "metrics.change_dataqualityissue",
                 "metrics.change_stewardshipdispute",
                 "metrics.add_stewardshipdispute",
+                "metrics.add_methodologyversion",
+                "metrics.change_methodologyversion",
             },
         )
         roles.extend(
             Role.METRIC_OWNER,
-            view | catalogue_edit | data_edit | {"metrics.add_changerequest"},
+            view
+            | catalogue_edit
+            | data_edit
+            | {
+                "metrics.add_changerequest",
+                "metrics.add_methodologyversion",
+                "metrics.change_methodologyversion",
+            },
         )
         roles.extend(
             Role.BOARD,

@@ -1283,6 +1283,46 @@ def seed_governance(ctx: DemoContext) -> None:
     )
 
 
+#: Drafts of the next methodology version (M8.2), written by the steward.
+METHODOLOGY_DRAFTS = {
+    "support.first_contact_resolution": {
+        "description": "Share of solved tickets that needed exactly one agent reply "
+        "and were not reopened; merged duplicates count as one contact.",
+        "formula": "tickets solved in one touch ÷ tickets solved in the month, "
+        "excluding tickets merged as duplicates",
+        "sources": "Zendesk ticket events (solved, reopened, merged), exported "
+        "nightly by the Zendesk connector.",
+    },
+}
+
+
+def seed_methodology(ctx: DemoContext) -> None:
+    """Methodology documents (M8.2): every active metric got its approved
+    version at activation (or with its change request); here the steward of
+    the metric with a pending change request writes the draft of its next
+    version, so the demo shows a draft next to approved versions."""
+    from metrics import methodology, readiness
+
+    metrics = ctx.extra.get("metrics", {})
+    for key, text in METHODOLOGY_DRAFTS.items():
+        metric = metrics.get(key)
+        if metric is None:
+            continue
+        methodology.methodology_draft_save(
+            actor=ctx.actor,
+            metric=metric,
+            changes=text,
+            reason="Draft for the pending change request on merged duplicates.",
+        )
+        ctx.counts["methodology drafts"] += 1
+    results = readiness.checklist(Metric.objects.exclude(status="retired"))
+    ctx.counts["metrics audit-ready"] = sum(1 for r in results if r.ready)
+    ctx.log(
+        f"    {ctx.counts['methodology drafts']} methodology draft(s); "
+        f"{ctx.counts['metrics audit-ready']} of {len(results)} metrics audit-ready"
+    )
+
+
 def register() -> None:
     """Add the metrics steps to ``seed_demo`` (called from ``MetricsConfig.ready``)."""
     from governance import demo
@@ -1300,6 +1340,13 @@ def register() -> None:
         order=210,
         description="a year of observations with planted input errors, a process "
         "shift and a gaming-like pattern",
+    )
+    demo.register(
+        "metrics-methodology",
+        seed_methodology,
+        order=215,
+        description="methodology documents: approved versions of every live "
+        "metric, a draft of the next version, the audit-readiness checklist",
     )
     demo.register(
         "metrics-feedback",
@@ -1325,6 +1372,7 @@ __all__ = [
     "seed_catalogue",
     "seed_feedback",
     "seed_incentives",
+    "seed_methodology",
     "seed_observations",
 ]
 

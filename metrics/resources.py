@@ -24,6 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 from import_export import fields, resources
 
+from governance import pseudonyms
 from metrics.exports import cell_text, masked_rows, neutralise_row, reader_value
 from metrics.models import Observation
 
@@ -98,7 +99,9 @@ class ObservationExportResource(resources.ModelResource):
         return {
             "id": obs.pk,
             "metric": labels["export_metric_key"],
-            "employee_id": labels["export_employee_id"],
+            "employee_id": pseudonyms.identity_for(
+                self.user, obs.person_id, labels["export_employee_id"]
+            ),
             "team": labels["export_team"],
             "period_start": obs.period_start,
             "period_end": obs.period_end,

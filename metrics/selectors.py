@@ -30,7 +30,7 @@ import numpy as np
 from django.db import connections
 from django.db.models import Count, Q, QuerySet
 
-from governance import permissions
+from governance import permissions, pseudonyms
 from governance.audit import events
 from governance.classification import Sensitivity
 from governance.crypto import store
@@ -177,7 +177,8 @@ def subjects_of(metric: Metric, viewer: Any) -> list[Subject]:
     found = set()
     for person_id, employee_id, team_id, team_name in rows:
         if person_id is not None:
-            found.add(Subject("person", person_id, str(employee_id)))
+            label = pseudonyms.identity_for(viewer, person_id, employee_id)
+            found.add(Subject("person", person_id, str(label)))
         elif team_id is not None:
             found.add(Subject("team", team_id, str(team_name)))
         else:
@@ -568,7 +569,7 @@ def exception_report(
                     provisional=base < BASELINE_POINTS,
                 )
             )
-    _label_subjects(report.rows)
+    _label_subjects(report.rows, viewer)
     for metric in {m.pk: m for m in restricted}.values():
         events.restricted_read(
             actor=viewer, target=metric, fields=["value"], via="exception report"
@@ -585,7 +586,7 @@ def _subject_for(key: tuple[int, Any, Any]) -> Subject:
     return Subject("organisation")
 
 
-def _label_subjects(rows: list[ExceptionRow]) -> None:
+def _label_subjects(rows: list[ExceptionRow], viewer: Any) -> None:
     people = {r.subject.pk for r in rows if r.subject.kind == "person"}
     teams = {r.subject.pk for r in rows if r.subject.kind == "team"}
     employee_ids = dict(
@@ -594,9 +595,9 @@ def _label_subjects(rows: list[ExceptionRow]) -> None:
     team_names = dict(Team.objects.filter(pk__in=teams).values_list("pk", "name"))
     for r in rows:
         if r.subject.kind == "person":
-            r.subject = Subject(
-                "person", r.subject.pk, str(employee_ids.get(r.subject.pk, "?"))
-            )
+            plain = employee_ids.get(r.subject.pk, "?")
+            label = pseudonyms.identity_for(viewer, r.subject.pk, plain)
+            r.subject = Subject("person", r.subject.pk, str(label))
         elif r.subject.kind == "team":
             r.subject = Subject(
                 "team", r.subject.pk, str(team_names.get(r.subject.pk, "?"))

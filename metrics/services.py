@@ -31,11 +31,10 @@ from governance.crypto import store
 from governance.crypto.fields import Ciphertext
 from governance.models import Jurisdiction, Person, Team
 from governance.services import save_governed
-from metrics import validation
+from metrics import methodology, validation
 from metrics.models import (
     ChangeRequest,
     DataSource,
-    MethodologyVersion,
     Metric,
     Observation,
 )
@@ -545,18 +544,6 @@ def correct_observation(
 # -- metric definitions and change control -----------------------------------------
 
 
-def _snapshot(metric: Metric) -> dict[str, Any]:
-    data = {}
-    for name in Metric.GOVERNED_FIELDS:
-        value = getattr(metric, "source_id" if name == "source" else name)
-        data[name] = (
-            value
-            if isinstance(value, (str, int, float, bool, dict, list, type(None)))
-            else str(value)
-        )
-    return data
-
-
 def _can_steward(actor: Any, metric: Metric) -> bool:
     if actor is None or (
         permissions.has_org_scope(actor)
@@ -721,13 +708,8 @@ def change_request_decide(
         actor=actor,
         reason=f"change request #{request.pk} approved: {request.reason}",
     )
-    MethodologyVersion.objects.create(
-        metric=metric,
-        version=metric.methodology_version,
-        definition=_snapshot(metric),
-        approved_by_id=getattr(actor, "pk", None),
-        approved_at=request.decided_at,
-        change_request=request,
+    methodology.approve_version(
+        metric=metric, actor=actor, at=request.decided_at, change_request=request
     )
     request.status = ChangeRequest.Status.APPLIED
     save_governed(request, actor=actor, reason="approved and applied")
@@ -1120,14 +1102,8 @@ def metric_transition(
                 raise ValidationError(message)
     current.status = target
     save_governed(current, actor=actor, reason=reason)
-    if target == Metric.Status.ACTIVE and not current.methodology_versions.exists():
-        MethodologyVersion.objects.create(
-            metric=current,
-            version=current.methodology_version,
-            definition=_snapshot(current),
-            approved_by_id=getattr(actor, "pk", None),
-            approved_at=timezone.now(),
-        )
+    if target == Metric.Status.ACTIVE and methodology.current_version(current) is None:
+        methodology.approve_version(metric=current, actor=actor)
     metric.status = current.status
     return current
 

@@ -208,6 +208,9 @@ class Person(models.Model):
         ]
 
     def __str__(self) -> str:
+        alias = self.__dict__.get("_pgp_pseudonym")  # governance.pseudonyms
+        if alias:
+            return str(alias)
         name: Any = self.full_name
         if name is ERASED or self.erased_at:
             return f"{self.employee_id} · [erased]"

@@ -52,6 +52,8 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
+from governance import display
+from governance.admin_base import mask_related
 from governance.audit import events
 from governance.models import Membership
 
@@ -531,7 +533,9 @@ MATRIX: dict[str, dict[str, Expect]] = {
         auditor       ok      denied  read    denied  ok      gone    n/a     all
         admin         ok      ok      write   ok      ok      gone    n/a     all
     """),
-    # Append-only: written by approved change requests and activation.
+    # Methodology documents (M8.2): the metric's steward or owner writes a
+    # draft (add); the sample row is an approved version, read-only for
+    # everyone (approved at activation); never deleted. Auditors read only.
     "metrics.methodologyversion": _table("""
         role          list    add     change  delete  history version autoc   rows
         anonymous     login   login   login   login   login   login   n/a     none
@@ -539,12 +543,12 @@ MATRIX: dict[str, dict[str, Expect]] = {
         employee      login   login   login   login   login   login   n/a     none
         hr            ok      denied  read    denied  ok      gone    n/a     all
         compliance    ok      denied  read    denied  ok      gone    n/a     all
-        steward       ok      denied  read    denied  ok      gone    n/a     all
-        metric_owner  ok      denied  read    denied  ok      gone    n/a     all
+        steward       ok      ok      read    denied  ok      gone    n/a     all
+        metric_owner  ok      ok      read    denied  ok      gone    n/a     all
         board         ok      denied  read    denied  ok      gone    n/a     all
         manager       ok      denied  read    denied  ok      gone    n/a     all
         auditor       ok      denied  read    denied  ok      gone    n/a     all
-        admin         ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      ok      read    denied  ok      gone    n/a     all
     """),
     # Filed through the service, decided by actions (steward): never edited.
     "metrics.changerequest": _table("""
@@ -1533,7 +1537,12 @@ def test_admin_urls(client, org, label, principal):
         search_fields = list(model_admin.get_search_fields(response.wsgi_request))
         if search_fields:
             for pk in sorted(hidden)[:1] + sorted(visible)[:1]:
-                term = search_term(search_fields, model._base_manager.get(pk=pk))
+                # Search for what the principal sees (auditors see pseudonyms).
+                row = model._base_manager.get(pk=pk)
+                viewer = response.wsgi_request.user
+                display.apply_masks(row, viewer, log_restricted=False)
+                mask_related([row], viewer)
+                term = search_term(search_fields, row)
                 found = _pks(
                     client.get(_admin_url(model, "changelist"), {"q": term})
                     .context["cl"]

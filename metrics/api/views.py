@@ -34,7 +34,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance import display, permissions
+from governance import display, permissions, pseudonyms
 from governance.audit import events
 from governance.classification import Sensitivity
 from governance.crypto.fields import ERASED, Masked
@@ -463,7 +463,11 @@ def observation_row(obs: Observation, user: Any) -> dict[str, Any]:
     return {
         "id": obs.pk,
         "metric": obs.metric.key,
-        "employee_id": obs.person.employee_id if obs.person_id else None,
+        "employee_id": (
+            pseudonyms.identity_for(user, obs.person_id, obs.person.employee_id)
+            if obs.person_id
+            else None
+        ),
         "team": obs.team.name if obs.team_id else None,
         "period_start": obs.period_start.isoformat(),
         "period_end": obs.period_end.isoformat(),

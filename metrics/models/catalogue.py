@@ -382,23 +382,75 @@ class TransformationStep(models.Model):
 
 
 class MethodologyVersion(models.Model):
-    """An approved version of a metric's methodology (M3.6, M8.2). Append-only."""
+    """One version of a metric's methodology document (M3.6, M8.2).
+
+    Invariants: ``version`` is the metric's ``methodology_version`` the
+    document describes (the number every observation records); at most one
+    *draft* per metric, which the metric's steward or owner may edit; a draft
+    becomes approved only when the change request that produces its version is
+    approved or the metric is activated (see :mod:`metrics.methodology`), and
+    an approved version is immutable: a change is a new draft, hence a new
+    version. ``definition`` snapshots the governed fields at approval.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        APPROVED = "approved", "Approved"
 
     metric = models.ForeignKey(
         Metric, on_delete=models.CASCADE, related_name="methodology_versions"
     )
     version = models.PositiveIntegerField()
-    definition = models.JSONField(
-        help_text="Snapshot of the governed fields at this version."
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.APPROVED, editable=False
     )
+    description = models.TextField(
+        "definition",
+        blank=True,
+        help_text="What the metric measures and why, in plain words.",
+    )
+    formula = models.TextField(
+        blank=True, help_text="How the value is calculated (notation or steps)."
+    )
+    sources = models.TextField(
+        blank=True, help_text="Where the data comes from and how it is collected."
+    )
+    transformations = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="Lineage steps from the sources to the metric (snapshot).",
+    )
+    owner = models.ForeignKey(
+        "governance.Person",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Who is accountable for this methodology.",
+    )
+    definition = models.JSONField(
+        default=dict,
+        editable=False,
+        help_text="Snapshot of the governed fields at this version.",
+    )
+    prepared_by_id = models.BigIntegerField(null=True, blank=True, editable=False)
     approved_by_id = models.BigIntegerField(null=True, blank=True)
-    approved_at = models.DateTimeField()
+    approved_at = models.DateTimeField(null=True, blank=True)
     change_request = models.ForeignKey(
         "metrics.ChangeRequest",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+    )
+    proposal = models.ForeignKey(
+        "governance.Proposal",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The review board's approval this version was activated under.",
     )
     history = GovernedHistoricalRecords()
 
@@ -410,10 +462,21 @@ class MethodologyVersion(models.Model):
             models.UniqueConstraint(
                 fields=["metric", "version"], name="methodology_unique_version"
             ),
+            models.UniqueConstraint(
+                fields=["metric"],
+                condition=models.Q(status="draft"),
+                name="methodology_one_draft_per_metric",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="draft")
+                | models.Q(approved_at__isnull=False),
+                name="methodology_approved_has_date",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.metric.key} v{self.version}"
+        suffix = " (draft)" if self.status == self.Status.DRAFT else ""
+        return f"{self.metric.key} v{self.version}{suffix}"
 
 
 class ChangeRequest(models.Model):

@@ -328,12 +328,22 @@ def test_exception_report_matrix(client, data, principal):
         rows = response.context["report"].rows
         names = {f"T-{_key_of(data, r.subject.label)}" for r in rows}
         assert names == listed
+        if principal == "auditor":
+            assert all(r.subject.label.startswith("P-") for r in rows)
         if rows:
             assert rows[0].metric == data.cat.calls and rows[0].beyond == "above UCL"
 
 
-def _key_of(org, employee_id):
-    return next(k for k, p in org.people.items() if p.employee_id == employee_id)
+def _key_of(org, label):
+    """The person a subject label names: their employee id, or for auditors
+    their pseudonym (governance.pseudonyms)."""
+    from governance import pseudonyms
+
+    return next(
+        k
+        for k, p in org.people.items()
+        if label in (p.employee_id, pseudonyms.pseudonym(p.pk))
+    )
 
 
 def test_exception_report_withholds_series_above_clearance(client, data):

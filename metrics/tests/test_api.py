@@ -17,6 +17,7 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from governance import pseudonyms
 from governance.audit import chain
 from governance.classification import Sensitivity
 from governance.models import AuditEvent, Membership, Team
@@ -426,7 +427,10 @@ def test_observation_reads_are_scoped_by_role(org, cat, observed, role):
     if expected_status != 200:
         return
     results = response.json()["results"]
-    by_person = {p.employee_id: key for key, p in org.people.items()}
+    if role == "auditor":  # auditors see pseudonyms (governance.pseudonyms)
+        by_person = {pseudonyms.pseudonym(p.pk): key for key, p in org.people.items()}
+    else:
+        by_person = {p.employee_id: key for key, p in org.people.items()}
     assert {by_person[r["employee_id"]] for r in results} == expected_people
     for r in results:
         assert (r["masked"] is not None) is masked

@@ -95,8 +95,10 @@ def test_steps_are_registered_after_every_governance_step():
         for n in (
             "metrics-catalogue",
             "metrics-observations",
+            "metrics-methodology",
             "metrics-feedback",
             "metrics-incentives",
+            "metrics-governance",
         )
     ]
     kernel = [s for s in steps.values() if not s.name.startswith(("metrics-", "test-"))]
@@ -463,3 +465,21 @@ def test_peer_review_cycle_assigned_by_rotation(ctx):
     people = Person.objects.filter(department=cycle.department, status="active")
     assert len(pairs) == 2 * people.count()
     assert all(r != e and r != m for r, e, m in pairs)
+# -- methodology (M8.2) -------------------------------------------------------------
+
+
+def test_every_live_metric_has_its_approved_methodology_and_one_draft_waits(ctx):
+    from metrics import methodology
+    from metrics.models import MethodologyVersion
+
+    for metric in Metric.objects.filter(status__in=["active", "sunset_review"]):
+        version = methodology.current_version(metric)
+        assert version is not None, metric.key
+        assert version.description and version.formula and version.sources
+    changed = MethodologyVersion.objects.filter(
+        status="approved", change_request__isnull=False
+    )
+    assert changed.exists()  # the mid-year methodology change
+    (draft,) = MethodologyVersion.objects.filter(status="draft")
+    assert draft.metric.key == "support.first_contact_resolution"
+    assert draft.version == draft.metric.methodology_version + 1

@@ -447,3 +447,19 @@ def test_plain_values_are_masked_below_their_classification_too(client, org, cat
     assert rows["sales.calls_made"]["value"] == "•••••• (Confidential)"
     page = client.get(CHANGELIST).content.decode()
     assert "-42.5" not in page and "•••••• (Internal) tickets" in page
+
+
+@pytest.mark.parametrize("principal", ["auditor", "hr"])
+def test_export_pseudonymises_employee_ids_for_auditors(client, org, cat, principal):
+    from governance import pseudonyms
+
+    _seed(org, cat)
+    client.force_login(org.users[principal])
+    row = _by_metric(_export(client))["sales.calls_made"]
+    person = org.people["member_a1"]
+    expected = (
+        pseudonyms.pseudonym(person.pk)
+        if principal == "auditor"
+        else person.employee_id
+    )
+    assert row["employee_id"] == expected

@@ -33,6 +33,7 @@ from appeals.models import Appeal
 from governance import permissions
 from governance import views as selfservice
 from governance.audit import events
+from governance.crypto.keyring import SubjectErased
 from governance.selectors import OwnProfile
 from metrics.models import Evaluation, Observation
 
@@ -336,7 +337,10 @@ def letter(request: HttpRequest, pk: Any) -> HttpResponse:
         or not appeal_permissions.is_party(request.user, appeal)
     ):
         raise Http404("No such letter.")
-    pdf = letters.letter_bytes(appeal=appeal, actor=request.user)
+    try:
+        pdf = letters.letter_bytes(appeal=appeal, actor=request.user)
+    except SubjectErased as exc:
+        raise Http404("This letter was erased with the appellant's data.") from exc
     events.record(
         "appeal.letter_downloaded",
         actor=request.user,
@@ -353,7 +357,10 @@ def download_evidence(request: HttpRequest, pk: Any) -> HttpResponse:
     item = selectors.evidence_for(viewer=request.user, pk=pk)
     if item is None:
         raise Http404("No such file.")
-    data = services.read_evidence(actor=request.user, item=item)
+    try:
+        data = services.read_evidence(actor=request.user, item=item)
+    except SubjectErased as exc:
+        raise Http404("This file was erased with the appellant's data.") from exc
     return _file_response(
         data, content_type=item.content_type, filename=str(item.filename)
     )

@@ -94,11 +94,17 @@ def _locked(appeal: Appeal) -> Appeal:
 
 
 def _move(
-    appeal: Appeal, action: Action, *, actor: Any, reason: str, **data: Any
+    appeal: Appeal,
+    action: Action,
+    *,
+    actor: Any,
+    reason: str,
+    now: datetime.datetime | None = None,
+    **data: Any,
 ) -> Appeal:
     """Apply one transition of the table to a locked appeal and record it."""
     to = _target(action, appeal.status)
-    now = timezone.now()
+    now = now or timezone.now()
     _leave_stage(appeal, now)
     before = appeal.status
     _enter_stage(appeal, to, now)
@@ -562,6 +568,7 @@ def sla_breached(*, appeal: Appeal, now: datetime.datetime) -> Appeal:
             Action.ESCALATE,
             actor=None,
             reason=f"SLA missed for {appeal.status}",
+            now=now,
         )
     appeal.overdue_at = now
     save_governed(appeal, actor=None, reason=f"SLA missed: {appeal.status}")

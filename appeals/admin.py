@@ -247,6 +247,20 @@ class AppealAdmin(GovernedModelAdmin):
             raise Http404("No such appeal.")
         if not appeal_permissions.is_reviewer(request.user, appeal):
             raise PermissionDenied("Only the assigned reviewer decides this appeal.")
+        if request.method == "POST" and "recuse" in request.POST:
+            try:
+                services.recuse(
+                    actor=request.user,
+                    appeal=appeal,
+                    reason=request.POST.get("recuse_reason", ""),
+                )
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, _messages_of(exc), messages.ERROR)
+                return redirect("admin:appeals_appeal_decide", appeal.pk)
+            self.message_user(
+                request, "You stepped down; HR will assign another reviewer."
+            )
+            return redirect("admin:appeals_appeal_changelist")
         form = DecideForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -318,35 +332,28 @@ class EvidenceAdmin(ReadOnlyGovernedAdmin):
         )
 
 
-class ConflictForm(forms.ModelForm):
-    class Meta:
-        model = ConflictDeclaration
-        fields = ["user", "person", "reason"]
-
-
 @admin.register(ConflictDeclaration)
 class ConflictDeclarationAdmin(GovernedModelAdmin):
+    """Reviewers declare their own conflicts (the declarant is the signed-in
+    user); a declaration stands as made."""
+
     list_display = ["user", "person", "reason", "declared_at"]
     list_select_related = ["user", "person"]
     autocomplete_fields = ["person"]
-    fields = ["user", "person", "reason", "declared_at"]
+    search_fields = ["person__employee_id", "reason"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["person", "reason"]
+        return ["user", "person", "reason", "declared_at"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is not None:
-            return self.fields
-        return ["declared_at"]
-
-    def formfield_for_foreignkey(
-        self, db_field: Any, request: HttpRequest, **kwargs: Any
-    ) -> Any:
-        if db_field.name == "user" and not appeal_permissions.can_manage(request.user):
-            kwargs["queryset"] = User.objects.filter(pk=request.user.pk)
-        elif db_field.name == "user":
-            kwargs["queryset"] = User.objects.filter(is_active=True, is_staff=True)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+            return ["user", "person", "reason", "declared_at"]
+        return []
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # a declaration stands as made
+        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -356,9 +363,10 @@ class ConflictDeclarationAdmin(GovernedModelAdmin):
     ) -> None:
         declared = services.declare_conflict(
             actor=request.user,
-            user=form.cleaned_data["user"],
+            user=request.user,
             person=form.cleaned_data["person"],
             reason=form.cleaned_data["reason"],
         )
         obj.pk = declared.pk
+        obj.user = declared.user
         obj.declared_at = declared.declared_at

@@ -28,12 +28,7 @@ class AppealsConfig(AppConfig):
         # Reviewers: model permissions; the rows come from per-appeal grants.
         roles.extend(
             Role.BOARD,
-            read
-            | {
-                "appeals.change_appeal",
-                "appeals.decide_appeal",
-                "appeals.add_conflictdeclaration",
-            },
+            read | {"appeals.change_appeal", "appeals.decide_appeal"},
         )
         roles.extend(Role.EMPLOYEE, {"appeals.view_appeal", "appeals.view_evidence"})
         roles.extend(Role.MANAGER, {"appeals.view_appeal", "appeals.view_evidence"})

@@ -214,7 +214,11 @@ class Evidence(models.Model):
     sha256 = models.CharField(max_length=64, help_text="Of the plaintext.")
     sealed = models.BinaryField(editable=False)
     uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     uploaded_at = models.DateTimeField()
     classification = models.PositiveSmallIntegerField(

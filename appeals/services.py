@@ -538,6 +538,32 @@ def declare_conflict(
     return declaration
 
 
+@transaction.atomic
+def recuse(*, actor: Any, appeal: Appeal, reason: str) -> Appeal:
+    """The assigned reviewer declares a conflict with the appellant and steps
+    down: the declaration is recorded, the grant removed, the appeal awaits a
+    new reviewer (HR/compliance are told through the audit event)."""
+    appeal = _locked(appeal)
+    if not appeal_permissions.is_reviewer(actor, appeal):
+        raise PermissionDenied("Only the assigned reviewer can recuse.")
+    if not appeal.is_open:
+        raise ValidationError("This appeal is no longer open.")
+    reason = _text(reason, "reason", "Say what the conflict is.", limit=200)
+    declaration, _ = ConflictDeclaration.objects.get_or_create(
+        user=actor,
+        person_id=appeal.appellant_id,
+        defaults={"reason": reason, "declared_at": timezone.now()},
+    )
+    for perm in _GRANTS:
+        remove_perm(perm, actor, appeal)
+    appeal.reviewer = None
+    save_governed(appeal, actor=actor, reason="reviewer recused")
+    _event(
+        "reviewer_recused", appeal, actor, reviewer=actor.pk, declaration=declaration.pk
+    )
+    return appeal
+
+
 # -- SLA ------------------------------------------------------------------------------
 
 

@@ -617,19 +617,20 @@ MATRIX: dict[str, dict[str, Expect]] = {
         auditor       ok      denied  read    denied  ok      gone    n/a     all
         admin         ok      ok      write   ok      ok      gone    n/a     all
     """),
+    # Autocomplete: appeals point at evaluations (appeals.Appeal.evaluation).
     "metrics.evaluation": _table("""
         role          list    add     change  delete  history version autoc   rows
-        anonymous     login   login   login   login   login   login   n/a     none
-        nobody        login   login   login   login   login   login   n/a     none
-        employee      login   login   login   login   login   login   n/a     none
-        hr            ok      ok      write   denied  ok      gone    n/a     all
-        compliance    ok      denied  read    denied  ok      gone    n/a     all
-        steward       denied  denied  denied  denied  denied  gone    n/a     none
-        metric_owner  denied  denied  denied  denied  denied  gone    n/a     none
-        board         denied  denied  denied  denied  denied  gone    n/a     none
-        manager       ok      denied  read    denied  ok      gone    n/a     teams
-        auditor       ok      denied  read    denied  ok      gone    n/a     all
-        admin         ok      ok      write   ok      ok      gone    n/a     all
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            ok      ok      write   denied  ok      gone    ok      all
+        compliance    ok      denied  read    denied  ok      gone    ok      all
+        steward       denied  denied  denied  denied  denied  gone    denied  none
+        metric_owner  denied  denied  denied  denied  denied  gone    denied  none
+        board         denied  denied  denied  denied  denied  gone    denied  none
+        manager       ok      denied  read    denied  ok      gone    ok      teams
+        auditor       ok      denied  read    denied  ok      gone    ok      all
+        admin         ok      ok      write   ok      ok      gone    ok      all
     """),
     # Issued (secret shown once) and revoked through metrics.tokens; never edited.
     "metrics.apitoken": _table("""

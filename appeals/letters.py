@@ -93,5 +93,5 @@ def letter_bytes(*, appeal: Appeal, actor: Any) -> bytes:
     if not fresh:
         return issue_letter(appeal=appeal, actor=actor)
     return sealing.open_sealed(
-        fresh, appellant_id=appeal.appellant_id, evidence_id=_LETTER_ID
+        bytes(fresh), appellant_id=appeal.appellant_id, evidence_id=_LETTER_ID
     )

@@ -169,11 +169,13 @@ class Appeal(models.Model):
 
     @property
     def target_label(self) -> str:
-        if self.evaluation_id:
+        if self.evaluation is not None:
             ev = self.evaluation
             return f"Evaluation {ev.period_start:%Y-%m-%d} to {ev.period_end:%Y-%m-%d}"
-        obs = self.observation
-        return f"Observation of {obs.metric.name} for {obs.period_start:%Y-%m-%d}"
+        if self.observation is not None:
+            obs = self.observation
+            return f"Observation of {obs.metric.name} for {obs.period_start:%Y-%m-%d}"
+        return "—"
 
 
 class AppealUserObjectPermission(UserObjectPermissionBase):

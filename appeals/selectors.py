@@ -99,7 +99,7 @@ def appeal_outcomes(
         appeal_id__in=[r["pk"] for r in rows], deadline__isnull=False
     ).values_list("stage", "deadline", "left_at"):
         bucket = sla.setdefault(stage, {"met": 0, "missed": 0, "open": 0})
-        if left is None:
+        if left is None or deadline is None:
             bucket["open"] += 1
         elif left <= deadline:
             bucket["met"] += 1

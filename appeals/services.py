@@ -289,7 +289,7 @@ def read_evidence(*, actor: Any, item: Evidence) -> bytes:
     if not appeal_permissions.is_party(actor, appeal):
         raise PermissionDenied("Not a party to this appeal.")
     data = evidence_files.open_sealed(
-        item.sealed, appellant_id=item.appellant_id, evidence_id=item.id
+        bytes(item.sealed), appellant_id=item.appellant_id, evidence_id=item.id
     )
     with transaction.atomic():
         events.record(
@@ -421,10 +421,10 @@ def decide(
                 authorised_by=f"appeal {appeal.reference}",
             )
             appeal.correction_observation = new
-        else:
+        elif appeal.evaluation_id is not None:
             metric_services.correct_evaluation(
                 actor=actor,
-                evaluation=Evaluation.objects.get(pk=appeal.evaluation_id),
+                evaluation=Evaluation.objects.get(pk=int(appeal.evaluation_id)),
                 score=value,
                 reason=reason,
             )

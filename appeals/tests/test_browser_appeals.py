@@ -22,7 +22,9 @@ from metrics.models import Evaluation
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_employee_files_reviewer_decides_employee_reads_the_letter(browser_page, org, tmp_path):
+def test_employee_files_reviewer_decides_employee_reads_the_letter(
+    browser_page, org, tmp_path
+):
     evaluation = save_governed(
         Evaluation(
             person=org.people["member_a"],
@@ -47,8 +49,12 @@ def test_employee_files_reviewer_decides_employee_reads_the_letter(browser_page,
         browser_page.click("#file-appeal")
     browser_page.settle()
     browser_page.select_option("select[name=target]", f"evaluation:{evaluation.pk}")
-    browser_page.fill("textarea[name=grounds]", "Two months of leave were counted as zero.")
-    browser_page.fill("textarea[name=requested_remedy]", "Score the months I worked: 3.4.")
+    browser_page.fill(
+        "textarea[name=grounds]", "Two months of leave were counted as zero."
+    )
+    browser_page.fill(
+        "textarea[name=requested_remedy]", "Score the months I worked: 3.4."
+    )
     browser_page.set_input_files("input[name=evidence]", str(evidence))
     with browser_page.expect_navigation():
         browser_page.click("#appeal-form button[type=submit]")
@@ -62,7 +68,9 @@ def test_employee_files_reviewer_decides_employee_reads_the_letter(browser_page,
 
     # 2. HR triages and assigns the board member (services), who starts the review.
     services.triage(actor=org.users["hr"], appeal=appeal)
-    services.assign_reviewer(actor=org.users["hr"], appeal=appeal, reviewer=org.users["board"])
+    services.assign_reviewer(
+        actor=org.users["hr"], appeal=appeal, reviewer=org.users["board"]
+    )
     services.start_review(actor=org.users["hr"], appeal=appeal)
 
     # 3. The reviewer decides in the admin.
@@ -72,7 +80,9 @@ def test_employee_files_reviewer_decides_employee_reads_the_letter(browser_page,
     assert browser_page.path() == decide
     assert "leave" in browser_page.locator("[data-field=grounds]").inner_text()
     browser_page.check("#decide-form input[value=upheld]")
-    browser_page.fill("#decide-form textarea[name=rationale]", "Leave months excluded per policy.")
+    browser_page.fill(
+        "#decide-form textarea[name=rationale]", "Leave months excluded per policy."
+    )
     browser_page.fill("#decide-form input[name=corrected_value]", "3.4")
     with browser_page.expect_navigation():
         browser_page.click("#decide-form input[type=submit]")
@@ -89,7 +99,10 @@ def test_employee_files_reviewer_decides_employee_reads_the_letter(browser_page,
     with browser_page.expect_navigation():
         browser_page.click("#decision-link")
     browser_page.settle()
-    assert "Leave months excluded" in browser_page.locator("[data-field=rationale]").inner_text()
+    assert (
+        "Leave months excluded"
+        in browser_page.locator("[data-field=rationale]").inner_text()
+    )
     assert "3.4" in browser_page.locator("[data-field=corrected]").inner_text()
     with browser_page.expect_download() as download:
         browser_page.click("#letter-link")

@@ -143,12 +143,12 @@ class Appeal(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["evaluation"],
-                condition=models.Q(status__in=[s.value for s in OPEN_STATES]),
+                condition=models.Q(status__in=sorted(s.value for s in OPEN_STATES)),
                 name="appeal_one_open_per_evaluation",
             ),
             models.UniqueConstraint(
                 fields=["observation"],
-                condition=models.Q(status__in=[s.value for s in OPEN_STATES]),
+                condition=models.Q(status__in=sorted(s.value for s in OPEN_STATES)),
                 name="appeal_one_open_per_observation",
             ),
             models.CheckConstraint(

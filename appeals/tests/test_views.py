@@ -283,3 +283,44 @@ def test_erasing_the_appellant_makes_the_evidence_unreadable(world):
     response = _client(world, "hr").get(reverse("appeals:evidence", args=[item.pk]))
     assert response.status_code == 404
     assert not AuditEvent.objects.filter(action="appeal.evidence_downloaded").exists()
+
+
+def test_upload_views_still_check_csrf(world):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.user("employee"))
+    response = client.post(
+        reverse("appeals:new"),
+        {
+            "target": f"evaluation:{world.evaluation.pk}",
+            "grounds": "g",
+            "requested_remedy": "r",
+            "evidence": SimpleUploadedFile("a.pdf", PDF),
+        },
+    )
+    assert response.status_code == 403
+    assert Appeal.objects.count() == 0
+
+
+def test_uploads_are_held_in_memory_not_in_temporary_files(
+    world, settings, monkeypatch
+):
+    from django.core.files.uploadedfile import TemporaryUploadedFile
+
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = (
+        10  # Django's own handlers would spool to disk
+    )
+    created = []
+    original = TemporaryUploadedFile.__init__
+
+    def spy(self, *args, **kwargs):
+        created.append(args)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TemporaryUploadedFile, "__init__", spy)
+    response = _post_new(world, [("proof.pdf", PDF, "application/pdf")])
+    assert response.status_code == 302
+    assert created == []
+    assert Evidence.objects.get().size == len(PDF)
+    # The same upload to a view with Django's default handlers does spool.
+    Client().post("/accounts/login/", {"f": SimpleUploadedFile("x.pdf", PDF)})
+    assert created

@@ -4,8 +4,8 @@ Two appeals by the demo ``employee_us`` (or ``employee``) account:
 
 * one against their latest evaluation, under review by the ``board`` account
   (the evaluation is on hold), with a small PDF as evidence;
-* one against one of their values, decided (partly upheld, corrected) and
-  closed, so the decision page and letter can be opened.
+* one against one of their values, decided (partly upheld, no correction
+  here: it is made at the source) and closed, so the decision page and letter can be opened.
 """
 
 from __future__ import annotations
@@ -74,8 +74,11 @@ def seed_appeals(ctx: DemoContext) -> None:
             actor=board,
             appeal=appeal,
             outcome="partly_upheld",
-            rationale="One duplicate is confirmed in the source system; the other ticket was reopened and counts.",
-            corrected_value=str(observation.value),
+            rationale=(
+                "One duplicate is confirmed in the source system and is removed "
+                "there (the next import supersedes the value); the other ticket "
+                "was reopened and counts."
+            ),
         )
         services.close(actor=hr, appeal=appeal)
         ctx.counts["appeals"] += 1
@@ -88,5 +91,5 @@ def register() -> None:
         "appeals",
         seed_appeals,
         order=300,
-        description="two appeals: one under review (evaluation on hold), one decided and closed",
+        description="two appeals: one under review (evaluation on hold), one decided (partly upheld) and closed",
     )

@@ -275,14 +275,53 @@ def test_reassigned_reviewer_loses_the_evidence(world):
 
 
 def test_erasing_the_appellant_makes_the_evidence_unreadable(world):
-    appeal = file_and_assign(world)
-    item = appeal.evidence.get()
-    person_erase(
-        person=world.org.people["member_a"], actor=None, reason="erasure request"
+    # Someone of their own: shredding a key is remembered by the process keyring
+    # beyond this test's rollback, so the shared employee is left alone.
+    import datetime
+    from decimal import Decimal
+
+    from governance.roles import Role
+    from governance.services import save_governed
+    from governance.testing import make_person, make_user
+    from metrics.models import Evaluation
+
+    org = world.org
+    person = make_person(
+        org.sales, org.us, teams=[org.team_a], manager=org.people["manager_a"]
     )
+    user = make_user("leaver", Role.EMPLOYEE, person=person)
+    evaluation = save_governed(
+        Evaluation(
+            person=person,
+            evaluator=org.people["steward_sales"],
+            period_start=datetime.date(2026, 1, 1),
+            period_end=datetime.date(2026, 6, 30),
+            weights={"quantitative": 1},
+            components={},
+            score=Decimal("3"),
+            rationale="ok",
+        ),
+        actor=None,
+        reason="test",
+    )
+    appeal = services.file_appeal(
+        actor=fresh(user),
+        evaluation=evaluation,
+        grounds="g",
+        requested_remedy="r",
+        files=[("proof.pdf", PDF)],
+    )
+    item = appeal.evidence.get()
+    assert (
+        _client(world, "hr")
+        .get(reverse("appeals:evidence", args=[item.pk]))
+        .status_code
+        == 200
+    )
+    person_erase(person=person, actor=None, reason="erasure request")
     response = _client(world, "hr").get(reverse("appeals:evidence", args=[item.pk]))
     assert response.status_code == 404
-    assert not AuditEvent.objects.filter(action="appeal.evidence_downloaded").exists()
+    assert AuditEvent.objects.filter(action="appeal.evidence_downloaded").count() == 1
 
 
 def test_upload_views_still_check_csrf(world):

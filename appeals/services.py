@@ -25,7 +25,7 @@ from appeals import permissions as appeal_permissions
 from appeals import workflow
 from appeals.models import Appeal, ConflictDeclaration, Evidence, StageRecord
 from appeals.workflow import Action, State
-from governance import permissions
+from governance import jobs, permissions
 from governance.audit import events
 from governance.models import Person, User
 from governance.services import save_governed
@@ -443,6 +443,7 @@ def decide(
         corrected=value is not None,
     )
     _release(appeal, actor)
+    jobs.enqueue_on_commit("appeals.tasks.notify", str(appeal.pk), "decided")
     return appeal
 
 
@@ -573,6 +574,7 @@ def remind(*, appeal: Appeal, now: datetime.datetime) -> Appeal:
     appeal = _locked(appeal)
     appeal.reminded_at = now
     save_governed(appeal, actor=None, reason=f"SLA reminder: {appeal.status} due")
+    jobs.enqueue_on_commit("appeals.tasks.notify", str(appeal.pk), "reminder")
     _event(
         "sla_reminder",
         appeal,
@@ -589,14 +591,17 @@ def sla_breached(*, appeal: Appeal, now: datetime.datetime) -> Appeal:
     an escalated or decided appeal past its deadline is flagged to compliance."""
     appeal = _locked(appeal)
     if appeal.status in (State.TRIAGED, State.UNDER_REVIEW):
-        return _move(
+        _move(
             appeal,
             Action.ESCALATE,
             actor=None,
             reason=f"SLA missed for {appeal.status}",
             now=now,
         )
+        jobs.enqueue_on_commit("appeals.tasks.notify", str(appeal.pk), "escalated")
+        return appeal
     appeal.overdue_at = now
     save_governed(appeal, actor=None, reason=f"SLA missed: {appeal.status}")
+    jobs.enqueue_on_commit("appeals.tasks.notify", str(appeal.pk), "overdue")
     _event("sla_missed", appeal, None, deadline=appeal.stage_deadline.isoformat())
     return appeal

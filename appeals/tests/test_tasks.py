@@ -97,3 +97,45 @@ def test_final_states_are_left_alone(world, state):
     Appeal.objects.filter(pk=appeal.pk).update(status=state)
     far = appeal.stage_deadline + datetime.timedelta(days=365)
     assert tasks.sla_sweep(far) == {"reminded": 0, "escalated": 0, "flagged": 0}
+
+
+def test_reminder_mails_the_reviewer_and_escalation_mails_hr_without_personal_data(
+    world, django_capture_on_commit_callbacks, mailoutbox
+):
+    appeal = file_and_assign(world)
+    deadline = appeal.stage_deadline
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.sla_sweep(deadline - REMIND)
+    assert [m.to for m in mailoutbox] == [[world.user("board").email]]
+    assert (
+        appeal.reference in mailoutbox[0].subject and "due by" in mailoutbox[0].subject
+    )
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.sla_sweep(deadline)
+    recipients = sorted(m.to[0] for m in mailoutbox)
+    assert recipients == sorted(
+        world.user(k).email for k in ("hr", "compliance", "admin")
+    )
+    for message in mailoutbox:
+        assert "review board" in message.subject
+        assert "leave" not in message.body and "Ann Member" not in message.body
+
+
+def test_decision_mails_the_appellant(
+    world, django_capture_on_commit_callbacks, mailoutbox
+):
+    from appeals import services
+    from appeals.testing import fresh
+
+    appeal = file_and_assign(world)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.decide(
+            actor=fresh(world.user("board")),
+            appeal=appeal,
+            outcome="rejected",
+            rationale="SECRET",
+        )
+    assert [m.to for m in mailoutbox] == [[world.user("employee").email]]
+    assert "SECRET" not in mailoutbox[0].body
+    assert f"/me/appeals/{appeal.pk}/" in mailoutbox[0].body

@@ -340,3 +340,36 @@ def test_appeal_outcomes_counts_sla_and_median_scoped_to_the_viewer(world):
         == 2
     )
     events  # noqa: B018 - imported for the audit helpers' side effects
+
+
+# -- the metrics services appeals rely on ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("score", "reason"),
+    [("abc", "r"), ("7", "r"), ("-1", "r"), ("NaN", "r"), ("3", " ")],
+)
+def test_correct_evaluation_refuses_bad_input_and_changes_nothing(world, score, reason):
+    from metrics import services as metric_services
+
+    with pytest.raises(ValidationError):
+        metric_services.correct_evaluation(
+            actor=None, evaluation=world.evaluation, score=score, reason=reason
+        )
+    assert Evaluation.objects.get(pk=world.evaluation.pk).score == Decimal("2.5")
+
+
+def test_correct_observation_still_needs_permission_without_an_authorising_decision(
+    world,
+):
+    from metrics import services as metric_services
+
+    with pytest.raises(PermissionDenied):
+        metric_services.correct_observation(
+            actor=fresh(world.user("board")),
+            observation=world.observation,
+            value="1",
+            reason="no decision",
+        )
+    world.observation.refresh_from_db()
+    assert world.observation.status == Observation.Status.VALID

@@ -35,6 +35,7 @@ from metrics import methodology, validation
 from metrics.models import (
     ChangeRequest,
     DataSource,
+    Evaluation,
     Metric,
     Observation,
 )
@@ -500,13 +501,27 @@ def record_observation(
 
 @transaction.atomic
 def correct_observation(
-    *, actor: Any, observation: Observation, value: Any, reason: str
+    *,
+    actor: Any,
+    observation: Observation,
+    value: Any,
+    reason: str,
+    authorised_by: str = "",
 ) -> Observation:
-    """Corrections never overwrite: a new observation supersedes the old one."""
+    """Corrections never overwrite: a new observation supersedes the old one.
+
+    ``authorised_by`` names a decision that authorises the correction in place
+    of the actor's own permission on the observation (e.g. an upheld appeal,
+    decided by its independent reviewer); the caller has checked it.
+    """
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "A correction needs a reason."})
-    if actor is not None and not permissions.can(actor, "change", observation):
+    if (
+        actor is not None
+        and not authorised_by
+        and not permissions.can(actor, "change", observation)
+    ):
         raise PermissionDenied("You may not correct this observation.")
     old = Observation.objects.select_for_update().get(pk=observation.pk)
     if old.status == Observation.Status.SUPERSEDED:
@@ -539,6 +554,58 @@ def correct_observation(
     old.status = Observation.Status.SUPERSEDED
     save_governed(old, actor=actor, reason=f"superseded by #{new.pk}: {reason}")
     return new
+
+
+# -- evaluations ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def evaluation_set_hold(
+    *, actor: Any, evaluation: Evaluation, hold: bool, restore_to: str, reason: str
+) -> Evaluation:
+    """Put an evaluation on hold (an appeal is open) or release it.
+
+    While on hold (``status = on_hold``) it must not be used downstream.
+    Releasing restores ``restore_to`` (its status before the hold). Called by
+    higher layers (appeals) that own the reason for the hold.
+    """
+    current = Evaluation.objects.select_for_update().get(pk=evaluation.pk)
+    if hold:
+        current.status = Evaluation.Status.ON_HOLD
+    else:
+        if restore_to not in Evaluation.Status.values or restore_to == "on_hold":
+            restore_to = Evaluation.Status.RELEASED
+        current.status = restore_to
+    save_governed(current, actor=actor, reason=_require(reason))
+    evaluation.status = current.status
+    return current
+
+
+@transaction.atomic
+def correct_evaluation(
+    *, actor: Any, evaluation: Evaluation, score: Any, reason: str
+) -> Evaluation:
+    """A corrected score through change control: the change is a governed
+    edit with its reason, and the evaluation's history keeps the original
+    score readable (sealed like the live value). The caller authorises it."""
+    reason = _require(reason)
+    try:
+        parsed = Decimal(str(score).strip())
+    except (ArithmeticError, ValueError) as exc:
+        raise ValidationError({"score": "Enter a number."}) from exc
+    if not parsed.is_finite() or not Decimal(0) <= parsed <= Decimal(5):
+        raise ValidationError({"score": "A score lies between 0 and 5."})
+    current = Evaluation.objects.select_for_update().get(pk=evaluation.pk)
+    current.score = parsed
+    save_governed(current, actor=actor, reason=f"correction: {reason}")
+    return current
+
+
+def _require(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why."})
+    return reason
 
 
 # -- metric definitions and change control -----------------------------------------

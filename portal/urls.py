@@ -35,6 +35,7 @@ urlpatterns = [
     path("healthz", lambda request: HttpResponse("ok", content_type="text/plain")),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("me/appeals/", include("appeals.urls")),
     path("me/", include("governance.urls")),
     path("api/v1/", include("metrics.api.urls")),
 ]

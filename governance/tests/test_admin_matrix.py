@@ -10,6 +10,8 @@ the principal may see:
     department  rows of the department the user stewards (Sales)
     teams       rows of the teams the user manages (Team A and its child A1),
                 plus what their own membership reaches
+    granted     rows granted to the user object by object (django-guardian),
+                or declared by the user themselves
     none        no row at all
 
 A registered model without an entry fails the suite with instructions, so a
@@ -74,7 +76,7 @@ PRINCIPALS = (
 )
 KINDS = ("list", "add", "change", "delete", "history", "version", "autocomplete")
 OUTCOMES = {"ok", "read", "write", "login", "denied", "gone", "redirect", "n/a"}
-SCOPES = {"all", "department", "teams", "none"}
+SCOPES = {"all", "department", "teams", "granted", "none"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -679,19 +681,20 @@ MATRIX: dict[str, dict[str, Expect]] = {
         auditor       ok      denied  read    denied  ok      gone    n/a     all
         admin         ok      ok      write   ok      ok      gone    n/a     all
     """),
+    # Autocomplete: appeals point at evaluations (appeals.Appeal.evaluation).
     "metrics.evaluation": _table("""
         role          list    add     change  delete  history version autoc   rows
-        anonymous     login   login   login   login   login   login   n/a     none
-        nobody        login   login   login   login   login   login   n/a     none
-        employee      login   login   login   login   login   login   n/a     none
-        hr            ok      ok      write   denied  ok      gone    n/a     all
-        compliance    ok      denied  read    denied  ok      gone    n/a     all
-        steward       denied  denied  denied  denied  denied  gone    n/a     none
-        metric_owner  denied  denied  denied  denied  denied  gone    n/a     none
-        board         denied  denied  denied  denied  denied  gone    n/a     none
-        manager       ok      denied  read    denied  ok      gone    n/a     teams
-        auditor       ok      denied  read    denied  ok      gone    n/a     all
-        admin         ok      ok      write   ok      ok      gone    n/a     all
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            ok      ok      write   denied  ok      gone    ok      all
+        compliance    ok      denied  read    denied  ok      gone    ok      all
+        steward       denied  denied  denied  denied  denied  gone    denied  none
+        metric_owner  denied  denied  denied  denied  denied  gone    denied  none
+        board         denied  denied  denied  denied  denied  gone    denied  none
+        manager       ok      denied  read    denied  ok      gone    ok      teams
+        auditor       ok      denied  read    denied  ok      gone    ok      all
+        admin         ok      ok      write   ok      ok      gone    ok      all
     """),
     # Issued (secret shown once) and revoked through metrics.tokens; never edited.
     "metrics.apitoken": _table("""
@@ -770,6 +773,54 @@ MATRIX: dict[str, dict[str, Expect]] = {
         manager       denied  denied  denied  denied  denied  gone    n/a     none
         auditor       denied  denied  denied  denied  denied  gone    n/a     none
         admin         ok      denied  read    denied  ok      gone    n/a     all
+    """),
+    # Appeals (M8.6): filed on /me/appeals/, read-only records in the admin whose
+    # state changes are actions and pages calling appeals.services. HR and
+    # compliance manage every appeal; the assigned reviewer (the board member)
+    # reaches only the appeal granted to them; auditors read everything.
+    "appeals.appeal": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   login   none
+        nobody        login   login   login   login   login   login   login   none
+        employee      login   login   login   login   login   login   login   none
+        hr            ok      denied  read    denied  ok      gone    ok      all
+        compliance    ok      denied  read    denied  ok      gone    ok      all
+        steward       denied  denied  denied  denied  denied  gone    denied  none
+        metric_owner  denied  denied  denied  denied  denied  gone    denied  none
+        board         ok      denied  read    denied  ok      gone    ok      granted
+        manager       ok      denied  gone    denied  gone    gone    ok      none
+        auditor       ok      denied  read    denied  ok      gone    ok      all
+        admin         ok      denied  read    denied  ok      gone    ok      all
+    """),
+    "appeals.evidence": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            ok      denied  read    denied  ok      gone    n/a     all
+        compliance    ok      denied  read    denied  ok      gone    n/a     all
+        steward       denied  denied  denied  denied  denied  gone    n/a     none
+        metric_owner  denied  denied  denied  denied  denied  gone    n/a     none
+        board         ok      denied  read    denied  ok      gone    n/a     granted
+        manager       ok      denied  gone    denied  gone    gone    n/a     none
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      denied  read    denied  ok      gone    n/a     all
+    """),
+    # HR and compliance record their own conflicts here; a reviewer recuses on
+    # the appeal's decide page (they can't list people). Declarations stand.
+    "appeals.conflictdeclaration": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            ok      ok      read    denied  ok      gone    n/a     all
+        compliance    ok      ok      read    denied  ok      gone    n/a     all
+        steward       denied  denied  denied  denied  denied  gone    n/a     none
+        metric_owner  denied  denied  denied  denied  denied  gone    n/a     none
+        board         ok      denied  read    denied  ok      gone    n/a     granted
+        manager       denied  denied  denied  denied  denied  gone    n/a     none
+        auditor       ok      denied  read    denied  ok      gone    n/a     all
+        admin         ok      ok      read    denied  ok      gone    n/a     all
     """),
 }
 # fmt: on
@@ -852,6 +903,17 @@ SCOPED_ROWS: dict[str, dict[str, Callable[[Any], Iterable[Any]]]] = {
     "governance.membership": {
         "department": _memberships_of_sales_teams,
         "teams": _memberships_of_sales_teams,
+    },
+    # The board member reviews the appeal about member_a1 only (object grant)
+    # and declared one conflict.
+    "appeals.appeal": {"granted": _about_member_a1("appeals.appeal", "appellant")},
+    "appeals.evidence": {
+        "granted": _about_member_a1("appeals.evidence", "appeal__appellant")
+    },
+    "appeals.conflictdeclaration": {
+        "granted": lambda org: apps.get_model(
+            "appeals.conflictdeclaration"
+        )._base_manager.filter(user=org.users["board"])
     },
 }
 
@@ -1248,7 +1310,70 @@ def _sample_incentives(org: Any) -> None:
     peer_reviews.generate_assignments(actor=None, cycle=product_cycle)
 
 
+def _sample_appeals(org: Any) -> None:
+    """Two appeals against the sample evaluations (member_a1's, assigned to the
+    board member with an object grant; member_b's, unassigned), a file each,
+    and a conflict declared by the board member and one by HR (rows only)."""
+    import uuid
+
+    from guardian.shortcuts import assign_perm
+
+    from appeals import evidence
+    from appeals.models import Appeal, ConflictDeclaration, Evidence
+    from governance.services import save_governed
+    from metrics.models import Evaluation
+
+    _sample_metrics(org)
+    now = timezone.now()
+    for key, reviewer in (("member_a1", org.users["board"]), ("member_b", None)):
+        person = org.people[key]
+        evaluation = Evaluation.objects.get(person=person)
+        appeal = Appeal(
+            reference=f"AP-SAMPLE-{key}",
+            appellant=person,
+            evaluation=evaluation,
+            evaluator=evaluation.evaluator,
+            grounds="sample grounds",
+            requested_remedy="sample remedy",
+            status="under_review" if reviewer else "submitted",
+            reviewer=reviewer,
+            filed_at=now,
+            stage_started_at=now,
+            stage_deadline=now + datetime.timedelta(days=5),
+        )
+        save_governed(appeal, actor=None, reason="sample")
+        if reviewer is not None:
+            for perm in ("view_appeal", "change_appeal"):
+                assign_perm(perm, reviewer, appeal)
+        item = Evidence(
+            id=uuid.uuid4(),
+            appeal=appeal,
+            appellant=person,
+            filename="sample.txt",
+            content_type="text/plain",
+            size=6,
+            sha256="0" * 64,
+            uploaded_at=now,
+        )
+        item.sealed = evidence.seal(
+            b"sample", appellant_id=person.pk, evidence_id=item.id
+        )
+        save_governed(item, actor=None, reason="sample")
+    for user, key in ((org.users["board"], "member_b"), (org.users["hr"], "member_a1")):
+        save_governed(
+            ConflictDeclaration(
+                user=user, person=org.people[key], reason="sample", declared_at=now
+            ),
+            actor=None,
+            reason="sample",
+        )
+
+
 SAMPLES: dict[str, Callable[[Any], Any]] = {
+    **dict.fromkeys(
+        ("appeals.appeal", "appeals.evidence", "appeals.conflictdeclaration"),
+        _sample_appeals,
+    ),
     "account.emailaddress": _sample_emailaddress,
     "socialaccount.socialaccount": _sample_socialaccount,
     "django_q.schedule": _sample_schedule,

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models.base import ModelState
 from django.utils import timezone
 
-from governance import bulk, permissions
+from governance import bulk, gcpause, permissions
 from governance.audit import events
 from governance.audit.history import bulk_history
 from governance.classification import Sensitivity
@@ -448,12 +448,13 @@ def record_observations(
     ``source`` is the data source the rows come from (an API token's source);
     manual entry uses each metric's own source.
     """
-    prepared, errors = validate_rows(
-        rows, source=source if scope_to_source else None, actor=actor
-    )
-    if errors:
-        raise BatchRejected(errors)
-    return store_prepared(prepared, actor=actor, source=source, reason=reason)
+    with gcpause.relaxed():  # thousands of live rows: nothing for the collector
+        prepared, errors = validate_rows(
+            rows, source=source if scope_to_source else None, actor=actor
+        )
+        if errors:
+            raise BatchRejected(errors)
+        return store_prepared(prepared, actor=actor, source=source, reason=reason)
 
 
 def store_prepared(

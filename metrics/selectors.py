@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Count, Q, QuerySet
 
@@ -117,7 +118,10 @@ def sealed_opener(keys: dict[Any, Any]) -> Any:
 def raw_rows(queryset: QuerySet) -> list[tuple[Any, ...]]:
     """Rows of a ``values_list`` queryset as the driver returns them (no
     per-value converters): ids of people may be UUIDs or their hex."""
-    sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+    try:
+        sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+    except EmptyResultSet:  # e.g. a scope that resolved to no ids at all
+        return []
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()

@@ -29,10 +29,27 @@ class GovernanceConfig(AppConfig):
             "governance.tasks.clear_expired_sessions",
             "D",
         )
+        _declare_report_jobs()
         # After the *last* app's post_migrate: every app's permissions exist by then.
         post_migrate.connect(
             _sync_roles_after_migrate, dispatch_uid="governance.sync_roles"
         )
+
+
+def _declare_report_jobs() -> None:
+    """Audit packs (R.ASYNC): who may request them, who sees identities, and
+    the kernel's own sections (apps above register theirs in ready())."""
+    from governance import roles
+    from governance.reports import sections
+    from governance.roles import Role
+
+    request = {"governance.view_reportjob", "governance.add_reportjob"}
+    identify = {"governance.identify_people_reportjob"}
+    roles.extend(Role.COMPLIANCE, request | identify)
+    roles.extend(Role.MANAGER, request | identify)
+    # Auditors get pseudonyms unless granted identify_people_reportjob explicitly.
+    roles.extend(Role.AUDITOR, request)
+    sections._register_kernel_sections()
 
 
 def _sync_roles_after_migrate(sender: AppConfig, **kwargs: object) -> None:

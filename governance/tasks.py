@@ -31,3 +31,10 @@ def clear_expired_sessions() -> None:
     from django.core.management import call_command
 
     call_command("clearsessions")
+
+
+def render_report_job(job_id: int) -> str:
+    """Render a queued report job (an audit pack) and record its progress."""
+    from governance.reports.jobs import render_job
+
+    return str(render_job(job_id))

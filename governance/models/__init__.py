@@ -15,6 +15,7 @@ from .people import (
     PersonUserObjectPermission,
     Team,
 )
+from .reports import ReportJob
 from .users import User
 
 register_object_permission_models(
@@ -37,6 +38,7 @@ __all__ = [
     "PersonGroupObjectPermission",
     "PersonUserObjectPermission",
     "Proposal",
+    "ReportJob",
     "Team",
     "User",
     "Vote",

@@ -265,6 +265,23 @@ MATRIX: dict[str, dict[str, Expect]] = {
         auditor       ok      denied  read    denied  ok      gone    n/a     all
         admin         ok      denied  read    denied  ok      gone    n/a     all
     """),
+    # Report jobs (R.ASYNC): written only by the job service. Compliance,
+    # managers and auditors request audit packs; org-wide readers list every
+    # job's metadata, a manager only their own (the "teams" rows below).
+    "governance.reportjob": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            denied  denied  denied  denied  denied  gone    n/a     none
+        compliance    ok      ok      read    denied  redirect gone   n/a     all
+        steward       denied  denied  denied  denied  denied  gone    n/a     none
+        metric_owner  denied  denied  denied  denied  denied  gone    n/a     none
+        board         denied  denied  denied  denied  denied  gone    n/a     none
+        manager       ok      ok      read    denied  redirect gone   n/a     teams
+        auditor       ok      ok      read    denied  redirect gone   n/a     all
+        admin         ok      ok      read    denied  redirect gone   n/a     all
+    """),
     # Accounts: roles and clearance change only through the audited access view;
     # accounts are deactivated, never deleted.
     "governance.user": _table("""
@@ -711,6 +728,11 @@ SCOPED_ROWS: dict[str, dict[str, Callable[[Any], Iterable[Any]]]] = {
         "teams": _about_member_a1("metrics.stakeholderfeedback", "person")
     },
     "metrics.evaluation": {"teams": _about_member_a1("metrics.evaluation", "person")},
+    "governance.reportjob": {
+        "teams": lambda org: apps.get_model("governance.reportjob").objects.filter(
+            requested_by=org.users["manager"]
+        ),
+    },
     "governance.person": {
         # Sales: the steward's department.
         "department": _people("manager_a", "member_a", "member_a1", "steward_sales"),
@@ -857,6 +879,14 @@ def _sample_auditevent(org: Any) -> None:
     events.record("test.sample", object_type="test", object_id="1")
 
 
+def _sample_reportjob(org: Any) -> None:
+    """Two queued jobs (not rendered): the manager's own and the auditor's."""
+    from governance.models import ReportJob
+
+    for who in ("manager", "auditor"):
+        ReportJob.objects.create(requested_by=org.users[who], sections=["board"])
+
+
 def _sample_metrics(org: Any) -> None:
     """One world of metrics rows (built once, whichever label asks first): the
     catalogue, two observations (member_a1 of Team A1; Team B) and everything
@@ -997,6 +1027,7 @@ SAMPLES: dict[str, Callable[[Any], Any]] = {
     "django_q.failure": _sample_task(False),
     "django_q.ormq": _sample_ormq,
     "governance.auditevent": _sample_auditevent,
+    "governance.reportjob": _sample_reportjob,
     "governance.consentpurpose": _sample_purpose,
     "governance.consentrecord": _sample_consent,
     **dict.fromkeys(

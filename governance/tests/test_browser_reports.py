@@ -35,7 +35,9 @@ def test_auditor_requests_watches_and_downloads_an_audit_pack(
     monkeypatch.setattr(Conf, "SYNC", False)  # queue for real; we play the worker
     page = browser_page
     page.login("auditor", next=reverse("admin:governance_reportjob_add"))
-    assert page.path.startswith(reverse("admin:governance_reportjob_add")), page.path
+    assert page.path().startswith(reverse("admin:governance_reportjob_add")), (
+        page.path()
+    )
     page.fill("input[name=date_from]", "2020-01-01")
     page.check("input[name=sections][value=classification]")
     page.check("input[name=sections][value=board]")
@@ -44,7 +46,7 @@ def test_auditor_requests_watches_and_downloads_an_audit_pack(
         page.click("input[type=submit][name=_request]")
     page.settle()
     job = ReportJob.objects.get()
-    assert page.path == reverse("admin:governance_reportjob_change", args=[job.pk])
+    assert page.path() == reverse("admin:governance_reportjob_change", args=[job.pk])
     assert "requested" in page.locator("ul.messagelist li.success").inner_text()
     assert page.locator(".reportjob-status").inner_text() == "Queued"
     assert page.locator("#reportjob-download").count() == 0

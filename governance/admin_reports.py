@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -35,13 +36,13 @@ class AuditPackRequestForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["sections"].choices = [
+        self.fields["sections"].choices = [  # type: ignore[attr-defined]
             (s.key, f"{s.title}" + (f" — {s.description}" if s.description else ""))
             for s in sections.selectable(user)
         ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data: dict[str, Any] = super().clean() or {}
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
             raise ValidationError("The period ends before it starts.")
@@ -157,7 +158,9 @@ class ReportJobAdmin(ReadOnlyGovernedAdmin):
             "form": form,
             # The admin's form wrappers, as on any add page (tests inspect them).
             "adminform": helpers.AdminForm(
-                form, [(None, {"fields": list(form.fields)})], {}
+                form,  # type: ignore[arg-type]
+                [(None, {"fields": list(form.fields)})],
+                {},
             ),
             "inline_admin_formsets": [],
             "pseudonymised": sections.pseudonymise_for(request.user),
@@ -216,7 +219,7 @@ class ReportJobAdmin(ReadOnlyGovernedAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    def download_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+    def download_view(self, request: HttpRequest, object_id: int) -> HttpResponseBase:
         job = self._job(request, object_id)
         try:
             path = jobs.open_for_download(actor=request.user, job=job)

@@ -300,7 +300,7 @@ def control_charts(ctx: SectionContext) -> SectionOutput:
     chunks: list[str] = []
     tables: list[CsvTable] = []
     data: list[dict[str, Any]] = []
-    level = Sensitivity.INTERNAL
+    level: int = Sensitivity.INTERNAL
     count = 0
     for metric in Metric.objects.visible_to(ctx.viewer).order_by("key"):
         if count >= MAX_SPC_SERIES:

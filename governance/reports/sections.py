@@ -394,7 +394,7 @@ def consent_statistics(ctx: SectionContext) -> SectionOutput:
     records = ConsentRecord.objects.visible_to(ctx.viewer)
     given = ctx.period_q("given_at")
     withdrawn = ctx.period_q("withdrawn_at") & Q(withdrawn_at__isnull=False)
-    active = records.active_at(moment)
+    active = records.active_at(moment)  # type: ignore[attr-defined]
     stats = {
         row["purpose_id"]: row
         for row in records.values("purpose_id").annotate(
@@ -580,7 +580,7 @@ def build_audit_pack(
     chunks: list[str] = []
     payload: dict[str, Any] = {}
     tables: list[Any] = []
-    level = Sensitivity.INTERNAL
+    level: int = Sensitivity.INTERNAL
     for section in chosen:
         output = section.provider(ctx)
         chunks.extend(output.chunks)

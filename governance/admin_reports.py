@@ -59,7 +59,6 @@ class ReportJobAdmin(ReadOnlyGovernedAdmin):
         "status",
         "progress",
         "created_at",
-        "download",
     ]
     list_filter = ["status"]
     fields = [
@@ -93,12 +92,21 @@ class ReportJobAdmin(ReadOnlyGovernedAdmin):
         total = obj.chunks_total or "?"
         return f"{obj.percent}% ({obj.chunks_done}/{total} steps)"
 
-    @admin.display(description="File")
-    def download(self, obj: ReportJob) -> str:
-        if obj.status != ReportJob.Status.DONE:
-            return "-"
-        url = reverse("admin:governance_reportjob_download", args=[obj.pk])
-        return format_html('<a href="{}">Download PDF</a>', url)
+    def get_list_display(self, request: HttpRequest) -> Any:
+        user = request.user
+
+        @admin.display(description="File")
+        def download(obj: ReportJob) -> str:
+            # Rows listed are visible to the user; only the requester (or a
+            # superuser) may download, so only they get the link.
+            if obj.status != ReportJob.Status.DONE or not (
+                user.is_superuser or obj.requested_by_id == user.pk
+            ):
+                return "-"
+            url = reverse("admin:governance_reportjob_download", args=[obj.pk])
+            return format_html('<a href="{}">Download PDF</a>', url)
+
+        return [*self.list_display, download]
 
     # -- permissions -------------------------------------------------------
 

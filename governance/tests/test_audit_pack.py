@@ -247,22 +247,27 @@ def test_download_refuses_a_file_altered_on_disk(client, org, done_job):
     assert not AuditEvent.objects.filter(action="report.downloaded").exists()
 
 
-def test_change_page_shows_progress_without_inline_script(client, org, done_job):
+def test_pages_show_progress_and_are_csp_clean(client, org, done_job):
+    from governance.tests.test_security import inline_problems, parse_csp
+
     c = _client(client, org, "auditor")
-    response = c.get(reverse("admin:governance_reportjob_change", args=[done_job.pk]))
+    change = reverse("admin:governance_reportjob_change", args=[done_job.pk])
+    response = c.get(change)
     html = response.content.decode()
     assert "reportjob-progress" in html and "Download PDF" in html
-    assert "<script>" not in html.replace(" ", "")
+    assert "report_job.js" not in html  # nothing to poll once done
     ReportJob.objects.filter(pk=done_job.pk).update(
         status="rendering", chunks_done=1, chunks_total=4
     )
-    html = c.get(
-        reverse("admin:governance_reportjob_change", args=[done_job.pk])
-    ).content.decode()
+    running = c.get(change)
+    html = running.content.decode()
     assert "portal/report_job.js" in html and 'value="25"' in html
     assert "Download PDF" not in html
-    csp = response["Content-Security-Policy"]
-    assert "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+    for page in (response, running, c.get(reverse("admin:governance_reportjob_add"))):
+        policy = parse_csp(page["Content-Security-Policy"])
+        assert policy["script-src"] == ["'self'"]
+        problems, tags = inline_problems(page.content)
+        assert tags > 10 and problems == []
 
 
 def test_failed_render_is_retried_then_reported(
@@ -395,3 +400,13 @@ def test_audit_report_command_writes_a_verifiable_pack(
         text = "\n".join(pdfinfo.page_texts(pdf))
     assert set(data["sections"]) == {"methodology", "history"}
     assert "Mara Manager" not in text and "call log re-run" in text
+
+
+def test_changelist_offers_the_download_only_to_the_requester(client, org, done_job):
+    listing = reverse("admin:governance_reportjob_changelist")
+    download = reverse("admin:governance_reportjob_download", args=[done_job.pk])
+    assert download in _client(client, org, "auditor").get(listing).content.decode()
+    client.logout()
+    html = _client(client, org, "compliance").get(listing).content.decode()
+    assert f">{done_job.pk}<" in html or str(done_job.pk) in html  # listed
+    assert download not in html

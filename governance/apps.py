@@ -25,6 +25,11 @@ class GovernanceConfig(AppConfig):
             "governance.verify_audit_chain", "governance.tasks.verify_audit_chain", "D"
         )
         schedules.register(
+            "governance.fail_stale_report_jobs",
+            "governance.tasks.fail_stale_report_jobs",
+            "H",
+        )
+        schedules.register(
             "governance.clear_expired_sessions",
             "governance.tasks.clear_expired_sessions",
             "D",

@@ -38,3 +38,10 @@ def render_report_job(job_id: int) -> str:
     from governance.reports.jobs import render_job
 
     return str(render_job(job_id))
+
+
+def fail_stale_report_jobs() -> int:
+    """Hourly: report jobs no worker will finish any more are marked failed."""
+    from governance.reports.jobs import fail_stale_jobs
+
+    return fail_stale_jobs()

@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from governance import permissions
@@ -253,6 +254,35 @@ def render_job(job_id: int) -> str:
         ]
     )
     return ReportJob.Status.DONE
+
+
+def fail_stale_jobs(*, now: datetime.datetime | None = None) -> int:
+    """Report jobs whose worker died on the last delivery (django-q2 stops
+    redelivering after ``max_attempts``) would stay "rendering" or "queued"
+    forever: mark those older than every possible retry as failed."""
+    ReportJob = _job_model()
+    q = settings.Q_CLUSTER
+    horizon = (now or timezone.now()) - datetime.timedelta(
+        seconds=int(q.get("retry", 360)) * (int(q.get("max_attempts", 3)) + 1)
+        + int(q.get("timeout", 300))
+    )
+    stale = ReportJob.objects.filter(
+        status__in=[ReportJob.Status.QUEUED, ReportJob.Status.RENDERING],
+        created_at__lt=horizon,
+    ).filter(Q(started_at__isnull=True) | Q(started_at__lt=horizon))
+    count = 0
+    for job_id in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            job = ReportJob.objects.select_for_update().get(pk=job_id)
+            if not job.running:
+                continue
+            _fail(
+                job,
+                f"no worker finished the job after {job.attempts} attempt(s)"
+                + (f"; last error: {job.error}" if job.error else ""),
+            )
+            count += 1
+    return count
 
 
 def _title(job: Any) -> str:

@@ -410,3 +410,35 @@ def test_changelist_offers_the_download_only_to_the_requester(client, org, done_
     html = _client(client, org, "compliance").get(listing).content.decode()
     assert f">{done_job.pk}<" in html or str(done_job.pk) in html  # listed
     assert download not in html
+
+
+def test_jobs_no_worker_will_finish_are_reported_failed(org):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from governance.tasks import fail_stale_report_jobs
+
+    old = timezone.now() - dt.timedelta(hours=3)
+    lost = ReportJob.objects.create(
+        requested_by=org.users["auditor"],
+        status="rendering",
+        attempts=3,
+        created_at=old,
+        started_at=old,
+        error="attempt 2 failed, retrying: boom",
+    )
+    fresh = ReportJob.objects.create(requested_by=org.users["auditor"], status="queued")
+    assert fail_stale_report_jobs() == 1
+    lost.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (
+        lost.status == "failed"
+        and "after 3 attempt(s)" in lost.error
+        and "boom" in lost.error
+    )
+    assert fresh.status == "queued"
+    assert AuditEvent.objects.filter(
+        action="report.failed", object_id=str(lost.pk)
+    ).exists()
+    assert fail_stale_report_jobs() == 0  # idempotent

@@ -36,6 +36,13 @@ PRINCIPALS = (
 MAY_REQUEST = {"compliance", "manager", "auditor", "admin"}
 
 
+@pytest.fixture(autouse=True)
+def report_root(settings, tmp_path):
+    """Each test issues into its own directory (parallel workers, no leftovers)."""
+    settings.REPORT_ROOT = tmp_path / "reports"
+    return settings.REPORT_ROOT
+
+
 def _client(client, org, who):
     if who != "anonymous":
         client.force_login(org.users[who])

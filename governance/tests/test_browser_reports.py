@@ -27,8 +27,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_auditor_requests_watches_and_downloads_an_audit_pack(
-    browser_page, org, monkeypatch, tmp_path
+    browser_page, org, monkeypatch, tmp_path, settings
 ):
+    settings.REPORT_ROOT = tmp_path / "reports"
     from django_q.conf import Conf
     from django_q.models import OrmQ
 

@@ -432,6 +432,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--rows-per-chunk", type=int, default=ROWS_PER_CHUNK)
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes of the 'chunked' run (default: one per CPU)",
+    )
+    parser.add_argument(
         "--parallel",
         type=int,
         default=0,
@@ -451,7 +457,6 @@ def main() -> None:
     parser.add_argument(
         "--child", choices=["chunked", "single", "plain"], help=argparse.SUPPRESS
     )
-    parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -468,9 +473,19 @@ def main() -> None:
     unknown = set(wanted) - {"chunked", "plain", "single"}
     if unknown:
         parser.error(f"unknown runs: {sorted(unknown)}")
-    runs = [(name, name, 1) for name in wanted]
-    if args.parallel > 1:
-        runs.insert(1, (f"chunked/{args.parallel}w", "chunked", args.parallel))
+    runs = [
+        (
+            f"chunked/{args.workers}w"
+            if name == "chunked" and args.workers > 1
+            else name,
+            name,
+            args.workers if name == "chunked" else 1,
+        )
+        for name in wanted
+    ]
+    if args.parallel and args.parallel != args.workers:
+        label = f"chunked/{args.parallel}w" if args.parallel > 1 else "chunked/seq"
+        runs.insert(1, (label, "chunked", args.parallel))
     results = {}
     for label, approach, workers in runs:
         load = os.getloadavg()[0]
@@ -508,12 +523,31 @@ def main() -> None:
         print(
             f"note: page counts differ {sorted(pages)}: in a chunked report every chunk starts on a new page"
         )
+    print(f"load average after the runs: {os.getloadavg()[0]:.2f} (2 CPUs shared)")
+    missed = [
+        label
+        for label, r in results.items()
+        if label.startswith("chunked")
+        and label == runs[0][0]
+        and not (
+            r["seconds"] <= TARGETS["chunked_seconds"]
+            and r["tree_peak_mb"] <= TARGETS["chunked_mb"]
+            and all(
+                results[b]["seconds"] / r["seconds"] >= TARGETS["speedup"]
+                and results[b]["tree_peak_mb"] / r["tree_peak_mb"] >= TARGETS["leaner"]
+                for b in ("plain",)
+                if b in results
+            )
+        )
+    ]
     if args.keep:
         print(f"kept {workdir}")
     else:
         for path in workdir.iterdir():
             path.unlink()
         workdir.rmdir()
+    if missed:
+        raise SystemExit(f"targets missed by: {', '.join(missed)}")
 
 
 if __name__ == "__main__":

@@ -370,3 +370,4 @@ class RoleGroupAdmin(DjangoGroupAdmin):
 from governance import admin_board  # noqa: E402,F401,I001  review board (M8.4, M5.4)
 from governance import admin_consent  # noqa: E402,F401  consent (M8.3)
 from governance import admin_compliance  # noqa: E402,F401  bias, retention (M8.5, G.RET)
+from governance import admin_reports  # noqa: E402,F401  report jobs (R.ASYNC)

@@ -34,6 +34,11 @@ class GovernanceConfig(AppConfig):
             "governance.purge_expired", "governance.tasks.purge_expired", "D"
         )
         schedules.register(
+            "governance.fail_stale_report_jobs",
+            "governance.tasks.fail_stale_report_jobs",
+            "H",
+        )
+        schedules.register(
             "governance.clear_expired_sessions",
             "governance.tasks.clear_expired_sessions",
             "D",
@@ -50,10 +55,26 @@ class GovernanceConfig(AppConfig):
             sender=self,
             dispatch_uid="governance.identity_permission",
         )
+        _declare_report_jobs()
         # After the *last* app's post_migrate: every app's permissions exist by then.
         post_migrate.connect(
             _sync_roles_after_migrate, dispatch_uid="governance.sync_roles"
         )
+
+
+def _declare_report_jobs() -> None:
+    """Audit packs (R.ASYNC): who may request them, who sees identities, and
+    the kernel's own sections (apps above register theirs in ready())."""
+    from governance import roles
+    from governance.reports import sections
+    from governance.roles import Role
+
+    request = {"governance.view_reportjob", "governance.add_reportjob"}
+    roles.extend(Role.COMPLIANCE, request)
+    roles.extend(Role.MANAGER, request)
+    # Auditors see pseudonyms unless granted governance.view_identities.
+    roles.extend(Role.AUDITOR, request)
+    sections._register_kernel_sections()
 
 
 def _sync_roles_after_migrate(sender: AppConfig, **kwargs: object) -> None:

@@ -39,3 +39,17 @@ def purge_expired() -> dict[str, Any]:
 
     report = retention.purge_expired(actor=None)
     return {"removed": report.removed, "at": report.at.isoformat()}
+
+
+def render_report_job(job_id: int) -> str:
+    """Render a queued report job (an audit pack) and record its progress."""
+    from governance.reports.jobs import render_job
+
+    return str(render_job(job_id))
+
+
+def fail_stale_report_jobs() -> int:
+    """Hourly: report jobs no worker will finish any more are marked failed."""
+    from governance.reports.jobs import fail_stale_jobs
+
+    return fail_stale_jobs()

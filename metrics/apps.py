@@ -9,6 +9,9 @@ class MetricsConfig(AppConfig):
 
     def ready(self) -> None:
         from governance import roles
+        from metrics import report_sections
+
+        report_sections.register()  # audit-pack sections (R.PDF)
         from governance.roles import Role
 
         view = {

@@ -317,6 +317,10 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
+# Issued report files (audit packs): private, served only by the permission-
+# checked download view, never by the web server.
+REPORT_ROOT = Path(env.str("REPORT_ROOT", default=str(BASE_DIR / "var" / "reports")))
+REPORT_JOB_ATTEMPTS = env.int("REPORT_JOB_ATTEMPTS", default=3)
 
 PORTAL_NAME = "Performance Governance Portal"
 # Absolute base for links in e-mails (ballot notices, reminders).

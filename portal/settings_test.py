@@ -27,3 +27,4 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": os.environ.get("Q_SYNC", "true").lower() == "t
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"  # noqa: F405
+REPORT_ROOT = BASE_DIR / "var" / "test-reports"  # noqa: F405

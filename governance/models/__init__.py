@@ -16,6 +16,7 @@ from .people import (
     PersonUserObjectPermission,
     Team,
 )
+from .reports import ReportJob
 from .retention import LegalHold, RetentionPolicy
 from .users import User
 
@@ -43,6 +44,7 @@ __all__ = [
     "PersonUserObjectPermission",
     "Proposal",
     "RemediationItem",
+    "ReportJob",
     "RetentionPolicy",
     "Team",
     "User",

@@ -240,11 +240,13 @@ def render_report(
         issued_at=spec.issued_at or timezone.now(),
         base_url=base_url or (Path(settings.BASE_DIR) / "templates").as_uri() + "/",
         roots=tuple(str(r) for r in _allowed_roots(resource_dirs)),
+        # Sorted by name: WeasyPrint writes /EmbeddedFiles in the given order,
+        # and a PDF name tree's keys must be sorted (qpdf --check warns).
         attachments=tuple(
             engine.Attachment(
                 item.name, item.content, item.description, item.relationship
             )
-            for item in data
+            for item in sorted(data, key=lambda item: item.name.encode())
         ),
     )
 

@@ -329,6 +329,23 @@ MATRIX: dict[str, dict[str, Expect]] = {
         auditor       ok      denied  read    denied  ok      gone    n/a     all
         admin         ok      ok      read    denied  ok      gone    n/a     all
     """),
+    # Report jobs (R.ASYNC): written only by the job service. Compliance,
+    # managers and auditors request audit packs; org-wide readers list every
+    # job's metadata, a manager only their own (the "teams" rows below).
+    "governance.reportjob": _table("""
+        role          list    add     change  delete  history version autoc   rows
+        anonymous     login   login   login   login   login   login   n/a     none
+        nobody        login   login   login   login   login   login   n/a     none
+        employee      login   login   login   login   login   login   n/a     none
+        hr            denied  denied  denied  denied  denied  gone    n/a     none
+        compliance    ok      ok      read    denied  redirect gone   n/a     all
+        steward       denied  denied  denied  denied  denied  gone    n/a     none
+        metric_owner  denied  denied  denied  denied  denied  gone    n/a     none
+        board         denied  denied  denied  denied  denied  gone    n/a     none
+        manager       ok      ok      read    denied  redirect gone   n/a     teams
+        auditor       ok      ok      read    denied  redirect gone   n/a     all
+        admin         ok      ok      read    denied  redirect gone   n/a     all
+    """),
     # Accounts: roles and clearance change only through the audited access view;
     # accounts are deactivated, never deleted.
     "governance.user": _table("""
@@ -874,6 +891,11 @@ SCOPED_ROWS: dict[str, dict[str, Callable[[Any], Iterable[Any]]]] = {
         "teams": _about_member_a1("metrics.stakeholderfeedback", "person")
     },
     "metrics.evaluation": {"teams": _about_member_a1("metrics.evaluation", "person")},
+    "governance.reportjob": {
+        "teams": lambda org: apps.get_model("governance.reportjob").objects.filter(
+            requested_by=org.users["manager"]
+        ),
+    },
     # Plans of Team A1 (inside manager_a's teams) and Team B; cycles of Sales
     # (manager_a's department) and Product.
     "metrics.incentiveplan": {
@@ -1106,6 +1128,14 @@ def _sample_compliance(org: Any) -> None:
 
 def _sample_auditevent(org: Any) -> None:
     events.record("test.sample", object_type="test", object_id="1")
+
+
+def _sample_reportjob(org: Any) -> None:
+    """Two queued jobs (not rendered): the manager's own and the auditor's."""
+    from governance.models import ReportJob
+
+    for who in ("manager", "auditor"):
+        ReportJob.objects.create(requested_by=org.users[who], sections=["board"])
 
 
 def _sample_metrics(org: Any) -> None:
@@ -1381,6 +1411,7 @@ SAMPLES: dict[str, Callable[[Any], Any]] = {
     "django_q.failure": _sample_task(False),
     "django_q.ormq": _sample_ormq,
     "governance.auditevent": _sample_auditevent,
+    "governance.reportjob": _sample_reportjob,
     "governance.consentpurpose": _sample_purpose,
     "governance.consentrecord": _sample_consent,
     **dict.fromkeys(

@@ -35,7 +35,8 @@ class AppealsConfig(AppConfig):
 
         schedules.register("appeals.sla_sweep", "appeals.tasks.sla_sweep", "H")
 
-        from appeals import demo, views
+        from appeals import demo, report_sections, views
 
         views.register()
+        report_sections.register()
         demo.register()

@@ -492,8 +492,134 @@ def audit_chain_head(ctx: SectionContext) -> SectionOutput:
     )
 
 
+def _period_dates(ctx: SectionContext) -> tuple[datetime.date, datetime.date]:
+    """The pack's period as dates (an open end is the beginning / today)."""
+    return (
+        ctx.date_from or datetime.date(1970, 1, 1),
+        ctx.date_to or timezone.localdate(),
+    )
+
+
+def bias_assessments(ctx: SectionContext) -> SectionOutput:
+    """Bias assessments run in the period (M8.5): verdict, status, dataset
+    hash, per-group figures (groups under the minimum size suppressed) and
+    remediation items with their state. Owners named as the viewer may see
+    them (pseudonyms for auditors)."""
+    from governance import selectors
+    from governance.models import Person
+
+    date_from, date_to = _period_dates(ctx)
+    summary = selectors.bias_assessment_summary(
+        viewer=ctx.viewer, date_from=date_from, date_to=date_to
+    )
+    owners = {
+        item["owner"] for a in summary["assessments"] for item in a["remediation"]
+    }
+    owner_ids = dict(
+        Person.objects.filter(employee_id__in=owners).values_list("employee_id", "pk")
+    )
+    for a in summary["assessments"]:
+        a["run_by"] = ctx.user(a.pop("run_by_id"))
+        for item in a["remediation"]:
+            item["owner"] = ctx.person(owner_ids.get(item["owner"]))
+    for item in summary["remediation"]["overdue"]:
+        if item["owner"] in owner_ids:
+            item["owner"] = ctx.person(owner_ids[item["owner"]])
+
+    columns = [
+        "Assessment",
+        "Target",
+        "Attribute",
+        "Run",
+        "Reference group",
+        "Verdict",
+        "Status",
+        "Remediation (closed/total)",
+    ]
+    rows = [
+        [
+            f"#{a['id']}",
+            a["target_label"]
+            + (f" v{a['target_version']}" if a["target_version"] else ""),
+            a["attribute"],
+            a["run_at"][:10],
+            a["reference_group"] or "-",
+            a["verdict"],
+            a["status"],
+            f"{sum(i['status'] == 'closed' for i in a['remediation'])}"
+            f"/{len(a['remediation'])}",
+        ]
+        for a in summary["assessments"]
+    ]
+    group_columns = [
+        "Assessment",
+        "Group",
+        "n",
+        "Selected",
+        "Rate",
+        "Impact ratio",
+        "Adverse",
+        "Fisher p",
+        "Chi² p",
+    ]
+    group_rows = []
+    for a in summary["assessments"]:
+        for g in a["groups"]:
+            if g["suppressed"]:
+                group_rows.append(
+                    [f"#{a['id']}", g["group"], "suppressed", "", "", "", "", "", ""]
+                )
+                continue
+            group_rows.append(
+                [
+                    f"#{a['id']}",
+                    g["group"],
+                    g["n"],
+                    g["selected"],
+                    _fmt(g["rate"]),
+                    _fmt(g["impact_ratio"]),
+                    "yes" if g["adverse"] else "no",
+                    _fmt(g["fisher_p"]),
+                    _fmt(g["chi2_p"]),
+                ]
+            )
+    body = (
+        _table_html(columns, rows) + _table_html(group_columns, group_rows, "Groups")
+        if rows
+        else "<p>No bias assessments in the period.</p>"
+    )
+    overdue = len(summary["remediation"]["overdue"])
+    html = _section_html(
+        "Bias assessments",
+        f"{summary['count']} assessment(s) in the period, {summary['completed']} "
+        f"completed; remediation items: {summary['remediation']['closed']} of "
+        f"{summary['remediation']['total']} closed, {overdue} overdue. Impact "
+        "ratios are exact fractions (four-fifths rule: below 4/5 is adverse); "
+        "recompute a group table with manage.py bias_check.",
+        body,
+    )
+    return SectionOutput(
+        chunks=[html],
+        data=summary,
+        tables=[
+            CsvTable("bias-assessments", columns, rows),
+            CsvTable("bias-groups", group_columns, group_rows),
+        ],
+        classification=Sensitivity.CONFIDENTIAL,
+    )
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _register_kernel_sections() -> None:
-    from governance.models import Ballot, ConsentRecord, Proposal
+    from governance.models import Ballot, BiasAssessment, ConsentRecord, Proposal
 
     register(
         Section(
@@ -525,6 +651,16 @@ def _register_kernel_sections() -> None:
             order=50,
             description="Consent in force, given and withdrawn per purpose",
             available=lambda u: permissions.has_model_perm(u, ConsentRecord, "view"),
+        )
+    )
+    register(
+        Section(
+            "bias",
+            "Bias assessments",
+            bias_assessments,
+            order=60,
+            description="Assessments with group figures and remediation",
+            available=lambda u: permissions.has_model_perm(u, BiasAssessment, "view"),
         )
     )
     register(

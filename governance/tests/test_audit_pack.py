@@ -323,9 +323,7 @@ def test_auditor_sees_people_pseudonymised_unless_granted(org, catalogue):
     assert {r["by"] for r in history if r["record"].startswith("observation")} == {
         sections.Pseudonymiser(True).label("user", org.users["hr"].pk)
     }
-    auditor.user_permissions.add(
-        Permission.objects.get(codename="view_identities")
-    )
+    auditor.user_permissions.add(Permission.objects.get(codename="view_identities"))
     auditor = type(auditor).objects.get(pk=auditor.pk)  # fresh permission caches
     named = _pack(auditor, ["methodology"])
     assert "Mara Manager" in json.dumps(_json(named))
@@ -449,3 +447,59 @@ def test_jobs_no_worker_will_finish_are_reported_failed(org):
         action="report.failed", object_id=str(lost.pk)
     ).exists()
     assert fail_stale_report_jobs() == 0  # idempotent
+
+
+# -- bias assessments section ---------------------------------------------------
+
+
+def _bias_world(org):
+    import datetime as _dt
+
+    from django.utils import timezone as _tz
+
+    from governance import bias
+    from governance.models import RemediationItem
+    from governance.services import save_governed
+    from governance.testing import completed_bias_assessment
+
+    assessment = completed_bias_assessment(
+        target_type=bias.METRIC, target_id=1, version=1
+    )
+    save_governed(
+        RemediationItem(
+            assessment=assessment,
+            description="Recalibrate ratings",
+            owner=org.people["manager_a"],
+            due_date=_dt.date(2020, 1, 1),
+            created_at=_tz.now(),
+        ),
+        actor=None,
+        reason="test",
+    )
+    return assessment
+
+
+def test_bias_section_lists_assessments_with_owners_pseudonymised(org):
+    from governance import pseudonyms
+
+    assessment = _bias_world(org)
+    owner = org.people["manager_a"]
+    pack = _pack(org.users["auditor"], ["bias"])
+    data = _json(pack)["sections"]["bias"]
+    [row] = data["assessments"]
+    assert row["id"] == assessment.pk and row["status"] == "completed"
+    assert row["remediation"][0]["owner"] == pseudonyms.pseudonym(owner.pk)
+    assert data["remediation"]["total"] == 1
+    assert len(data["remediation"]["overdue"]) == 1
+    text = json.dumps(data) + "".join(pack.chunks)
+    assert owner.employee_id not in text and "Mara Manager" not in text
+    named = _json(_pack(org.users["compliance"], ["bias"]))["sections"]["bias"]
+    assert owner.employee_id in named["assessments"][0]["remediation"][0]["owner"]
+
+
+@pytest.mark.parametrize(
+    ("who", "offered"),
+    [("compliance", True), ("auditor", True), ("manager", False)],
+)
+def test_bias_section_is_offered_to_readers_of_assessments(org, who, offered):
+    assert ("bias" in {s.key for s in sections.selectable(org.users[who])}) is offered

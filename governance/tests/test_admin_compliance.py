@@ -170,7 +170,9 @@ def _check_report_contents(body, assessment, tmp_path):
     """The figures travel with the report (JSON and CSV), small groups without
     figures; the pages carry the table and the marking."""
     from governance.reports import pdfinfo
+    from governance.reports import testing as archival
 
+    archival.assert_archival(body, tmp_path, json_name="bias-assessment.json")
     path = tmp_path / "bias.pdf"
     path.write_bytes(body)
     with pdfinfo.open_pdf(path) as pdf:

@@ -150,11 +150,15 @@ def test_my_data_section_links_the_downloads(client, org, world):
 
 def test_subject_access_report_pdf_is_issued_and_recorded(client, org, world, tmp_path):
     from governance.reports import pdfinfo
+    from governance.reports import testing as archival
 
     _login(client, org, "employee")
     response = client.get(PDF_URL)
     assert response.status_code == 200
     assert response.content.startswith(b"%PDF")
+    archival.assert_archival(
+        response.content, tmp_path, json_name="subject-access.json"
+    )
     path = tmp_path / "sar.pdf"
     path.write_bytes(response.content)
     with pdfinfo.open_pdf(path) as pdf:

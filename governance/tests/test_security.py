@@ -8,6 +8,7 @@ deployment would (only the database is swapped for an in-memory SQLite).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -74,6 +75,35 @@ def test_deploy_check_would_catch_a_weakened_setting():
     )
     assert result.returncode != 0
     assert "security.W004" in result.stdout + result.stderr
+
+
+_EMAIL_PROBE = (
+    "from django.conf import settings as s; "
+    "print(s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS)"
+)
+
+
+def test_production_mail_goes_through_the_configured_smtp_server():
+    result = run([sys.executable, "manage.py", "shell", "-v", "0", "-c", _EMAIL_PROBE])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.core.mail.backends.smtp.EmailBackend",
+        "smtp.example.com",
+        "587",
+        "True",
+    ]
+
+
+def test_development_without_email_url_prints_mail_to_the_console():
+    result = run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", _EMAIL_PROBE],
+        PORTAL_ENV_FILE="/nonexistent.env",
+        DJANGO_DEBUG="true",
+        DJANGO_SECRET_KEY="dev-only-" + "x" * 50,
+        PORTAL_MASTER_KEYS=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "django.core.mail.backends.console.EmailBackend"
 
 
 # --- Headers and cookies in production --------------------------------------

@@ -76,6 +76,18 @@ def test_verify_report_accepts_the_letter(letter, capsys):
     assert Appeal.objects.get(pk=appeal.pk).letter_sha256 == event.data["sha256"]
 
 
+def test_letter_passes_the_archival_checks_every_report_passes(letter, tmp_path):
+    """qpdf --check, PDF/A-3b, embedded JSON, verify_report accepts it and
+    rejects a copy with one byte changed."""
+    from governance.reports import testing as archival
+
+    appeal, path = letter
+    with pdfinfo.open_pdf(path) as pdf:
+        (name,) = pdfinfo.embedded_files(pdf)
+    data = archival.assert_archival(path.read_bytes(), tmp_path, json_name=name)
+    assert data["reference"] == appeal.reference
+
+
 def test_letter_is_pdfa_3b_with_the_decision_embedded(letter):
     appeal, path = letter
     with pdfinfo.open_pdf(path) as pdf:

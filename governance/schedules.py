@@ -17,7 +17,9 @@ from typing import Any
 class ScheduledJob:
     name: str
     func: str
-    schedule_type: str  # django_q Schedule.HOURLY / DAILY / WEEKLY / QUARTERLY / CRON ...
+    schedule_type: (
+        str  # django_q Schedule.HOURLY / DAILY / WEEKLY / QUARTERLY / CRON ...
+    )
     cron: str | None = None
     minutes: int | None = None
 
@@ -25,7 +27,14 @@ class ScheduledJob:
 _REGISTRY: dict[str, ScheduledJob] = {}
 
 
-def register(name: str, func: str, schedule_type: str, *, cron: str | None = None, minutes: int | None = None) -> None:
+def register(
+    name: str,
+    func: str,
+    schedule_type: str,
+    *,
+    cron: str | None = None,
+    minutes: int | None = None,
+) -> None:
     _REGISTRY[name] = ScheduledJob(name, func, schedule_type, cron, minutes)
 
 
@@ -37,7 +46,11 @@ def sync_schedules(using: str = "default") -> int:
     from django_q.models import Schedule
 
     for job in _REGISTRY.values():
-        defaults: dict[str, Any] = {"func": job.func, "schedule_type": job.schedule_type, "repeats": -1}
+        defaults: dict[str, Any] = {
+            "func": job.func,
+            "schedule_type": job.schedule_type,
+            "repeats": -1,
+        }
         if job.cron:
             defaults["cron"] = job.cron
         if job.minutes:

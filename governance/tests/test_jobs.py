@@ -33,8 +33,13 @@ def test_cluster_retries_are_bounded_and_outlast_the_timeout():
 
 
 @pytest.mark.django_db
-def test_jobs_are_enqueued_only_when_the_transaction_commits(django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=False) as callbacks, transaction.atomic():
+def test_jobs_are_enqueued_only_when_the_transaction_commits(
+    django_capture_on_commit_callbacks,
+):
+    with (
+        django_capture_on_commit_callbacks(execute=False) as callbacks,
+        transaction.atomic(),
+    ):
         jobs.enqueue_on_commit("governance.tasks.verify_audit_chain")
         assert AuditEvent.objects.filter(action="audit.verified").count() == 0
     assert len(callbacks) == 1
@@ -64,7 +69,10 @@ def test_schedules_declared_in_code_are_synced():
     schedule = Schedule.objects.get(name="governance.verify_audit_chain")
     assert schedule.func == "governance.tasks.verify_audit_chain"
     assert schedule.schedule_type == Schedule.DAILY
-    assert Schedule.objects.get(name="governance.clear_expired_sessions").schedule_type == Schedule.DAILY
+    assert (
+        Schedule.objects.get(name="governance.clear_expired_sessions").schedule_type
+        == Schedule.DAILY
+    )
 
 
 @pytest.mark.django_db
@@ -90,7 +98,9 @@ def _redis_up() -> bool:
 
 
 def _env(db_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}
+    }
     env.update(
         DJANGO_SETTINGS_MODULE="portal.settings_test",
         DATABASE_URL=f"sqlite:///{db_path}",
@@ -105,7 +115,12 @@ def _env(db_path: Path, **extra: str) -> dict[str, str]:
 
 def _manage(env: dict[str, str], *args: str, timeout: int = 120) -> str:
     result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
@@ -126,8 +141,11 @@ def test_real_worker_runs_an_enqueued_job(tmp_path, broker):
         "from django_q.tasks import async_task; async_task('governance.tasks.verify_audit_chain', task_name='nightly-verify')",
     )
     worker = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         check = (
@@ -142,7 +160,9 @@ def test_real_worker_runs_an_enqueued_job(tmp_path, broker):
             if counts == "1 1":
                 break
             time.sleep(1)
-        assert counts == "1 1", f"worker did not finish the job (success, events) = {counts!r}"
+        assert counts == "1 1", (
+            f"worker did not finish the job (success, events) = {counts!r}"
+        )
     finally:
         worker.terminate()
         try:

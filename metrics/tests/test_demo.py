@@ -465,6 +465,8 @@ def test_peer_review_cycle_assigned_by_rotation(ctx):
     people = Person.objects.filter(department=cycle.department, status="active")
     assert len(pairs) == 2 * people.count()
     assert all(r != e and r != m for r, e, m in pairs)
+
+
 # -- methodology (M8.2) -------------------------------------------------------------
 
 

@@ -24,5 +24,7 @@ class Command(BaseCommand):
         total = services.rotate_keys(batch_size=options["batch_size"])
         active = get_keyring().active.key_id
         self.stdout.write(
-            self.style.SUCCESS(f"Re-wrapped {total} data key(s) under master key {active}.")
+            self.style.SUCCESS(
+                f"Re-wrapped {total} data key(s) under master key {active}."
+            )
         )

@@ -18,13 +18,19 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--head", action="store_true", help="Print the chain head (SEQ:HASH) and exit.")
+        parser.add_argument(
+            "--head",
+            action="store_true",
+            help="Print the chain head (SEQ:HASH) and exit.",
+        )
         parser.add_argument(
             "--expect-head",
             metavar="SEQ:HASH",
             help="A head recorded elsewhere earlier; the chain must still contain it at that position.",
         )
-        parser.add_argument("--json", action="store_true", help="Machine-readable output.")
+        parser.add_argument(
+            "--json", action="store_true", help="Machine-readable output."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["head"]:
@@ -40,14 +46,24 @@ class Command(BaseCommand):
                         "links": report.links,
                         "head": report.head,
                         "breaks": [
-                            {"kind": b.kind, "table": b.table, "row_id": b.row_id, "seq": b.seq, "detail": b.detail}
+                            {
+                                "kind": b.kind,
+                                "table": b.table,
+                                "row_id": b.row_id,
+                                "seq": b.seq,
+                                "detail": b.detail,
+                            }
                             for b in report.breaks
                         ],
                     }
                 )
             )
         elif report.ok:
-            self.stdout.write(self.style.SUCCESS(f"Audit chain intact: {report.links} links, head {report.head}"))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Audit chain intact: {report.links} links, head {report.head}"
+                )
+            )
         else:
             first = report.breaks[0]
             self.stderr.write(f"Audit chain BROKEN. First broken record: {first}")
@@ -56,4 +72,6 @@ class Command(BaseCommand):
             if len(report.breaks) > 20:
                 self.stderr.write(f"  ... and {len(report.breaks) - 20} more")
         if not report.ok:
-            raise CommandError(f"audit chain broken at {report.breaks[0]}", returncode=1)
+            raise CommandError(
+                f"audit chain broken at {report.breaks[0]}", returncode=1
+            )

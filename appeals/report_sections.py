@@ -6,10 +6,7 @@ over the appeals the requester may see; no appellant, grounds or evidence.
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
-
-from django.utils import timezone
 
 from appeals import selectors
 from appeals.models import Appeal
@@ -19,8 +16,7 @@ from governance.reports import sections
 
 
 def appeal_outcomes(ctx: sections.SectionContext) -> sections.SectionOutput:
-    date_from = ctx.date_from or datetime.date(1970, 1, 1)
-    date_to = ctx.date_to or timezone.localdate()
+    date_from, date_to = sections.period_dates(ctx)
     data = selectors.appeal_outcomes(
         viewer=ctx.viewer, date_from=date_from, date_to=date_to
     )

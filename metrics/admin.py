@@ -1388,40 +1388,38 @@ class ObservationCorrectionForm(GovernedAdminForm):
         return cleaned
 
 
-class VisibleMetricFilter(admin.SimpleListFilter):
-    """Metrics the user may see (a list of definitions, not a scan of the data)."""
+class VisibleChoiceFilter(admin.SimpleListFilter):
+    """Filter by a related row the user may see: the choices are that model's
+    ``visible_to(user)`` rows (a list of definitions, not a scan of the data)."""
 
+    related_model: type[models.Model]
+    label_field: str
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+        return list(
+            self.related_model.objects.visible_to(request.user, "view")  # type: ignore[attr-defined]
+            .order_by(self.label_field)
+            .values_list("pk", self.label_field)
+        )
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value():
+            return queryset.filter(**{self.parameter_name: self.value()})
+        return queryset
+
+
+class VisibleMetricFilter(VisibleChoiceFilter):
     title = "metric"
     parameter_name = "metric__id__exact"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
-        return list(
-            Metric.objects.visible_to(request.user, "view")
-            .order_by("key")
-            .values_list("pk", "key")
-        )
-
-    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
-        if self.value():
-            return queryset.filter(metric_id=self.value())
-        return queryset
+    related_model = Metric
+    label_field = "key"
 
 
-class SourceFilter(admin.SimpleListFilter):
+class SourceFilter(VisibleChoiceFilter):
     title = "source"
     parameter_name = "source__id__exact"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
-        return list(
-            DataSource.objects.visible_to(request.user, "view")
-            .order_by("name")
-            .values_list("pk", "name")
-        )
-
-    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
-        if self.value():
-            return queryset.filter(source_id=self.value())
-        return queryset
+    related_model = DataSource
+    label_field = "name"
 
 
 class EstimatedCountPaginator(Paginator):

@@ -214,8 +214,13 @@ def render_job(job_id: int) -> str:
         )
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
         message = f"{type(exc).__name__}: {exc}"
+        # The log names the failure's type only: a message can quote data the
+        # log's readers may not see (the requester reads it on the job).
         logger.warning(
-            "report job %s attempt %s failed: %s", job.pk, job.attempts, message
+            "report job %s attempt %s failed: %s",
+            job.pk,
+            job.attempts,
+            type(exc).__name__,
         )
         permanent = isinstance(
             exc, (PermissionDenied, PermissionError, ValueError, KeyError)

@@ -492,7 +492,7 @@ def audit_chain_head(ctx: SectionContext) -> SectionOutput:
     )
 
 
-def _period_dates(ctx: SectionContext) -> tuple[datetime.date, datetime.date]:
+def period_dates(ctx: SectionContext) -> tuple[datetime.date, datetime.date]:
     """The pack's period as dates (an open end is the beginning / today)."""
     return (
         ctx.date_from or datetime.date(1970, 1, 1),
@@ -508,7 +508,7 @@ def bias_assessments(ctx: SectionContext) -> SectionOutput:
     from governance import selectors
     from governance.models import Person
 
-    date_from, date_to = _period_dates(ctx)
+    date_from, date_to = period_dates(ctx)
     summary = selectors.bias_assessment_summary(
         viewer=ctx.viewer, date_from=date_from, date_to=date_to
     )

@@ -2035,6 +2035,16 @@ class EvaluationAdmin(GovernedModelAdmin):
     search_fields = ["person__employee_id"]
     autocomplete_fields = ["person", "evaluator"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Status moves only through services: released by release_evaluations
+        # (which needs a completed bias assessment), held and restored by appeals.
+        return [*super().get_readonly_fields(request, obj), "status"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.status != Evaluation.Status.DRAFT:
+            return False  # a released or held evaluation changes through an appeal
+        return super().has_change_permission(request, obj)
+
 
 # -- integration ----------------------------------------------------------------------
 

@@ -887,3 +887,45 @@ def test_changelists_cost_the_same_queries_for_few_and_many_rows(
             assert client.get(url(page)).status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
+
+
+# -- evaluations: status only through services -----------------------------------
+
+
+def test_evaluation_status_is_not_editable_and_released_ones_are_read_only(client, org):
+    """Releasing needs a bias assessment (release_evaluations) and holds come
+    from appeals: neither can be done by editing the status in the admin."""
+    import datetime as _dt
+    from decimal import Decimal as _D
+
+    from django.urls import reverse as _reverse
+
+    from governance.services import save_governed
+    from metrics.models import Evaluation
+
+    evaluation = Evaluation(
+        person=org.people["member_a1"],
+        evaluator=org.people["manager_a"],
+        period_start=_dt.date(2026, 1, 1),
+        period_end=_dt.date(2026, 6, 30),
+        weights={"quantitative": 1},
+        components={"quantitative": 3},
+        score=_D("3"),
+        rationale="on target",
+    )
+    save_governed(evaluation, actor=None, reason="test")
+    client.force_login(org.users["hr"])
+    url = _reverse("admin:metrics_evaluation_change", args=[evaluation.pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    assert 'name="status"' not in page.content.decode()  # shown, not editable
+    Evaluation.objects.filter(pk=evaluation.pk).update(
+        status=Evaluation.Status.RELEASED
+    )
+    page = client.get(url)
+    assert page.status_code == 200
+    assert 'name="score"' not in page.content.decode()
+    response = client.post(url, {"score": "5", "change_reason": "bump"})
+    assert response.status_code == 403
+    evaluation.refresh_from_db()
+    assert evaluation.score == _D("3")

@@ -29,6 +29,8 @@ def setup(database: str) -> str:
     """Point Django at a fresh database, migrate it, return a label."""
     sys.path.insert(0, str(ROOT))
     os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings_test"
+    # Production behaviour: the tests' read-back check of written chain hashes off.
+    os.environ["AUDIT_CHAIN_CHECK_WRITES"] = "false"
     if database == "sqlite":
         path = Path(tempfile.mkdtemp(prefix="portal-bench-")) / "bench.sqlite3"
         os.environ["DATABASE_URL"] = f"sqlite:///{path}"

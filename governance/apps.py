@@ -11,6 +11,7 @@ class GovernanceConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from governance import lookups  # noqa: F401  (registers __in_array)
         from governance.audit import events  # noqa: F401  (registers the event table)
         from governance.crypto.keyring import parse_master_keys
 

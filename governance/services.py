@@ -126,7 +126,14 @@ def people_bulk_create(
     for person in people:
         person.__dict__["_pgp_deks"] = keys
     bulk.fast_insert(Person, people)
-    bulk_history(Person, people, history_type="+", reason=reason, user=actor)
+    bulk_history(
+        Person,
+        people,
+        history_type="+",
+        reason=reason,
+        user=actor,
+        live_rows_match=True,
+    )
     return list(people)
 
 

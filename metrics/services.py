@@ -184,7 +184,7 @@ def _load_lookups(rows: Sequence[Mapping[str, Any]]) -> _Lookups:
     # store_prepared fetches the keys it needs once.
     # Jurisdictions are few: fetched once and shared, not joined per person.
     people = list(
-        Person._base_manager.filter(employee_id__in=employees).only(
+        Person._base_manager.filter(employee_id__in_array=employees).only(
             "id", "employee_id", "status", "erased_at", "jurisdiction", "department_id"
         )
     )
@@ -480,7 +480,14 @@ def store_prepared(
     for obs, pk in zip(observations, ids, strict=True):
         obs.pk = pk
     bulk.fast_insert(Observation, observations)
-    bulk_history(Observation, observations, history_type="+", reason=reason, user=actor)
+    bulk_history(
+        Observation,
+        observations,
+        history_type="+",
+        reason=reason,
+        user=actor,
+        live_rows_match=True,
+    )
     for hook in _post_capture_hooks:
         hook(observations, actor)
     return observations

@@ -243,6 +243,10 @@ PORTAL_MASTER_KEYS = env.list("PORTAL_MASTER_KEYS", default=[])
 
 SIMPLE_HISTORY_REVERT_DISABLED = True
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+# On PostgreSQL, bulk-written history rows are hashed for the audit chain as
+# written; true reads each row back and fails the write if its stored form
+# hashes differently (on in the test settings; costs a read per batch).
+AUDIT_CHAIN_CHECK_WRITES = env.bool("AUDIT_CHAIN_CHECK_WRITES", default=False)
 
 # --- Object permissions -----------------------------------------------------
 

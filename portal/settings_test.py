@@ -28,3 +28,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"  # noqa: F405
 REPORT_ROOT = BASE_DIR / "var" / "test-reports"  # noqa: F405
+# Rows the audit chain hashes as written (PostgreSQL's bulk path) are read back
+# and compared in every test: a written form the database does not keep fails
+# loudly here, not later in verify_audit. Benchmarks turn it off (bench/_django).
+AUDIT_CHAIN_CHECK_WRITES = os.environ.get("AUDIT_CHAIN_CHECK_WRITES", "true") == "true"

@@ -2,7 +2,8 @@
 
 Every history row and every audit event gets one :class:`AuditLink`, written in
 the same transaction as the row. A link stores the SHA-256 of the row *exactly
-as stored* (read back with raw SQL, so ciphertext is hashed, not plaintext) and
+as stored* (read back with raw SQL, so ciphertext is hashed, not plaintext; a
+bulk writer that knows the stored form may pass the hashes, see :func:`append`) and
 ``link_hash = SHA-256(previous link_hash | table | row id | row hash)``. A
 single head row, locked for update, serialises appends.
 
@@ -18,12 +19,14 @@ import datetime
 import decimal
 import hashlib
 import json
+import operator
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.db import connection, transaction
 
 GENESIS = "0" * 64
@@ -68,26 +71,135 @@ def _row_hash(columns: Sequence[str], row: Sequence[Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-_PASS = frozenset({str, int, type(None)})
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_string = json.encoder.encode_basestring  # what the encoder above does to a str
+
+
+def _as_json(value: Any) -> str:
+    """The canonical text of one value, for any type (see ``_row_hash``)."""
+    return _encode(_norm(value))
+
+
+#: The canonical text of the commonest types, by exact class, mostly without a
+#: Python-level call; anything else (subclasses included) goes through
+#: :func:`_as_json`.
+_FAST_JSON: dict[type, Any] = {
+    str: _string,
+    int: int.__repr__,
+    type(None): "null".format,
+    bool: ("0", "1").__getitem__,
+    datetime.datetime: lambda v: '"' + v.isoformat() + '"',  # nothing to escape
+    datetime.date: '"{}"'.format,  # str(date) is its ISO format
+    uuid.UUID: '"{0.hex}"'.format,
+    decimal.Decimal: lambda v: _string("d:" + format(v.normalize(), "f")),
+}
 
 
 def _row_hasher(columns: Sequence[str]) -> Any:
-    """``_row_hash`` for many rows of one result: the same canonical text
-    (pairs sorted by column name, which is unique), the order computed once."""
+    """``_row_hash`` for many rows with these columns, about 2.5 times as fast.
+
+    It writes the same canonical text (pairs sorted by column name, which is
+    unique) from a template built once (``[["alpha",%s],["beta",%s]]``) and each
+    value rendered by its class's entry in ``_FAST_JSON``. ``test_chain_written``
+    holds it to ``_row_hash`` over every type a row can hold.
+    """
     order = sorted(range(len(columns)), key=columns.__getitem__)
-    names = [columns[i] for i in order]
+    template = (
+        "["
+        + ",".join("[" + _string(columns[i]).replace("%", "%%") + ",%s]" for i in order)
+        + "]"
+    )
+    width = len(order)
+    pick = operator.itemgetter(*order) if width > 1 else None
+    render = _FAST_JSON.get
+    sha256 = hashlib.sha256
 
     def hash_row(row: Sequence[Any]) -> str:
-        pairs = []
-        for name, i in zip(names, order, strict=True):
-            value = row[i]
-            if value.__class__ not in _PASS:
-                value = _norm(value)
-            pairs.append((name, value))
-        return hashlib.sha256(_encode(pairs).encode()).hexdigest()
+        if len(row) != width:
+            raise ValueError(f"audit chain: {len(row)} values for {width} columns")
+        values = pick(row) if pick is not None else (row[order[0]],)
+        rendered = tuple([render(v.__class__, _as_json)(v) for v in values])
+        return sha256((template % rendered).encode()).hexdigest()
 
     return hash_row
+
+
+#: Values of these classes compare equal in C, and equal values of one class
+#: render alike (time stamps: when their UTC offsets agree too), so a constant
+#: column is cheap to find. Not decimals: -0 equals 0 but renders apart.
+_CHEAP_EQUALITY = frozenset(
+    {str, int, type(None), bool, datetime.datetime, datetime.date}
+)
+
+
+def _constant(values: Sequence[Any]) -> bool:
+    first = values[0]
+    cls = first.__class__
+    return (
+        cls in _CHEAP_EQUALITY
+        and values.count(first) == len(values)
+        and all(v.__class__ is cls for v in values)
+        and (
+            cls is not datetime.datetime
+            or all(v.utcoffset() == first.utcoffset() for v in values)
+        )
+    )
+
+
+def _column_renderer(classes: set[type]) -> Any:
+    """One function rendering every value of a column whose values are of
+    exactly these classes, or None when the column needs per-value dispatch."""
+    if len(classes) != 1:
+        return None
+    (cls,) = classes
+    fast = _FAST_JSON.get(cls)
+    if fast is not None:
+        return fast
+    if issubclass(cls, str):
+        return _string  # a str subclass (a sealed token, a text choice) as a str
+    return None
+
+
+def hash_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    """``_row_hash`` of each row, in order.
+
+    Column by column: a column holding one value throughout (the batch's time
+    stamp, its metric, its reason) is rendered once, a column of one class is
+    rendered by one function over all its values; only mixed columns dispatch
+    per value. Same canonical text as :func:`_row_hasher`.
+    """
+    rows = list(rows)
+    if not rows:
+        return []
+    width = len(columns)
+    if any(len(row) != width for row in rows):
+        raise ValueError(f"audit chain: rows must have {width} values, one per column")
+    order = sorted(range(width), key=columns.__getitem__)
+    template = (
+        "["
+        + ",".join("[" + _string(columns[i]).replace("%", "%%") + ",%s]" for i in order)
+        + "]"
+    )
+    count = len(rows)
+    by_column = list(zip(*rows, strict=True))
+    rendered: list[Sequence[str]] = []
+    render = _FAST_JSON.get
+    for i in order:
+        values = by_column[i]
+        if _constant(values):
+            first = values[0]
+            rendered.append([render(first.__class__, _as_json)(first)] * count)
+            continue
+        column_renderer = _column_renderer(set(map(type, values)))
+        if column_renderer is not None:
+            rendered.append(list(map(column_renderer, values)))
+        else:
+            rendered.append([render(v.__class__, _as_json)(v) for v in values])
+    sha256 = hashlib.sha256
+    return [
+        sha256((template % texts).encode()).hexdigest()
+        for texts in zip(*rendered, strict=True)
+    ]
 
 
 def link_hash(prev: str, table: str, row_id: str, row_hash: str) -> str:
@@ -127,45 +239,69 @@ def read_row_hashes(table: str, ids: Sequence[Any]) -> dict[str, str]:
     return hashes
 
 
-def append(table: str, ids: Sequence[Any]) -> None:
-    """Chain the given rows of ``table`` (already inserted, same transaction)."""
+def append(
+    table: str, ids: Sequence[Any], *, hashes: Sequence[str] | None = None
+) -> None:
+    """Chain the given rows of ``table`` (already inserted, same transaction).
+
+    ``hashes`` are the rows' hashes as the caller wrote them, in ``ids`` order
+    (see :func:`governance.audit.history.bulk_history`); without them the rows
+    are read back. With ``AUDIT_CHAIN_CHECK_WRITES`` (on in the test settings)
+    the rows are read back anyway and any difference is an error, so every test
+    that writes proves the written hashes equal the stored ones.
+    """
     if not ids:
         return
     if not transaction.get_connection().in_atomic_block:
         with transaction.atomic():
-            append(table, ids)
+            append(table, ids, hashes=hashes)
         return
     AuditHead = apps.get_model("governance", "AuditHead")
     AuditLink = apps.get_model("governance", "AuditLink")
-    hashes = read_row_hashes(table, ids)
+    if hashes is None:
+        stored = read_row_hashes(table, ids)
+        try:
+            row_hashes = [stored[str(row_id)] for row_id in ids]
+        except KeyError as missing:
+            raise RuntimeError(
+                f"audit chain: row {table}#{missing.args[0]} vanished before chaining"
+            ) from None
+    else:
+        row_hashes = list(hashes)
+        if len(row_hashes) != len(ids):
+            raise ValueError("audit chain: one hash per row is needed")
+        if getattr(settings, "AUDIT_CHAIN_CHECK_WRITES", False):
+            _check_written(table, ids, row_hashes)
     head, _ = AuditHead.objects.select_for_update().get_or_create(
         pk=1, defaults={"seq": 0, "link_hash": GENESIS}
     )
     prev, seq = head.link_hash, head.seq
     links = []
-    for row_id in ids:
+    for row_id, row_hash in zip(ids, row_hashes, strict=True):
         key = str(row_id)
-        row_hash = hashes.get(key)
-        if row_hash is None:
-            raise RuntimeError(
-                f"audit chain: row {table}#{key} vanished before chaining"
-            )
         seq += 1
         prev = link_hash(prev, table, key, row_hash)
-        links.append(
-            AuditLink(
-                seq=seq, table=table, row_id=key, row_hash=row_hash, link_hash=prev
-            )
-        )
+        links.append((seq, table, key, row_hash, prev))
     from governance import bulk
 
     bulk.insert_rows(
         AuditLink._meta.db_table,
         ["seq", "table", "row_id", "row_hash", "link_hash"],
-        [(k.seq, k.table, k.row_id, k.row_hash, k.link_hash) for k in links],
+        links,
     )
     head.seq, head.link_hash = seq, prev
     head.save(update_fields=["seq", "link_hash"])
+
+
+def _check_written(table: str, ids: Sequence[Any], hashes: Sequence[str]) -> None:
+    stored = read_row_hashes(table, ids)
+    for row_id, row_hash in zip(ids, hashes, strict=True):
+        if stored.get(str(row_id)) != row_hash:
+            raise RuntimeError(
+                f"audit chain: {table}#{row_id} as written does not hash like the "
+                "stored row; the written form of one of its values is not what the "
+                "database keeps"
+            )
 
 
 @dataclass(frozen=True)

@@ -174,9 +174,16 @@ def bulk_history(
     reason: str,
     user: Any,
     using: str = "default",
+    live_rows_match: bool = False,
 ) -> list[int]:
     """History rows for a bulk write, inserted fast and chained in the caller's
-    transaction. Returns the new history ids."""
+    transaction. Returns the new history ids.
+
+    ``live_rows_match`` says the live table holds exactly these instances'
+    values (they were just inserted with :func:`governance.bulk.fast_insert` in
+    this transaction): on PostgreSQL the server then copies the rows into the
+    history table itself instead of receiving them a second time.
+    """
     from django.db import connections
 
     from governance import bulk
@@ -219,6 +226,86 @@ def bulk_history(
             values.append(value)
         values.extend((history_id, now, reason, history_type, user_id))
         rows.append(tuple(values))
-    bulk.insert_rows(history_model._meta.db_table, columns, rows, using=using)
-    chain.append(history_model._meta.db_table, ids)
+    if not (
+        live_rows_match
+        and _copy_live_rows(
+            model,
+            history_model,
+            tracked,
+            ids,
+            instances,
+            (now, reason, history_type, user_id),
+            using=using,
+        )
+    ):
+        bulk.insert_rows(history_model._meta.db_table, columns, rows, using=using)
+    chain.append(
+        history_model._meta.db_table,
+        ids,
+        hashes=_written_hashes(history_model, columns, rows, using=using),
+    )
     return ids
+
+
+def _copy_live_rows(
+    model: type[models.Model],
+    history_model: type[models.Model],
+    tracked: Sequence[models.Field],
+    history_ids: Sequence[int],
+    instances: Sequence[Any],
+    extras: Sequence[Any],
+    *,
+    using: str,
+) -> bool:
+    """Insert the history rows as copies of the live rows, on the server
+    (PostgreSQL only; False: the caller sends the rows itself)."""
+    from django.db import connections
+
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return False
+    live_columns = {f.attname: f.column for f in model._meta.concrete_fields}
+    if any(f.attname not in live_columns for f in tracked):
+        return False
+    pk = model._meta.pk
+    quote = connection.ops.quote_name
+    targets = [history_model._meta.get_field(f.attname).column for f in tracked]
+    sql = (
+        f"INSERT INTO {quote(history_model._meta.db_table)} "  # noqa: S608
+        f"({', '.join(quote(c) for c in targets)}, history_date, "
+        "history_change_reason, history_type, history_user_id, history_id) "
+        f"SELECT {', '.join('live.' + quote(live_columns[f.attname]) for f in tracked)}, "
+        "%s, %s, %s, %s, pairs.history_id "
+        f"FROM unnest(%s::{pk.rel_db_type(connection)}[], %s::bigint[]) "
+        "AS pairs(live_id, history_id) "
+        f"JOIN {quote(model._meta.db_table)} AS live "
+        f"ON live.{quote(pk.column)} = pairs.live_id"
+    )
+    live_ids = [obj.pk for obj in instances]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*extras, live_ids, list(history_ids)])
+        if cursor.rowcount != len(instances):
+            raise RuntimeError(
+                f"history of {model._meta.label}: {cursor.rowcount} of "
+                f"{len(instances)} live rows found to copy"
+            )
+    return True
+
+
+def _written_hashes(
+    history_model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    using: str,
+) -> list[str] | None:
+    """The chain hashes of history rows as written, when the database is known
+    to keep every value unchanged (see :func:`governance.bulk.as_stored`);
+    ``None`` has the chain read the rows back."""
+    from governance import bulk
+
+    by_column = {f.column: f for f in history_model._meta.concrete_fields}
+    if set(by_column) != set(columns):
+        return None  # a column left to its default: only the database knows it
+    stored = bulk.as_stored([by_column[c] for c in columns], rows, using=using)
+    return None if stored is None else chain.hash_rows(columns, stored)

@@ -52,7 +52,7 @@ def keys_for(subjects: Iterable[Any], *, source: Any = None) -> dict[uuid.UUID, 
     else:
         ordered = list(wanted)
         batches = (
-            DataKey.objects.filter(subject__in=ordered[start : start + _CHUNK])
+            DataKey.objects.filter(subject__in_array=ordered[start : start + _CHUNK])
             for start in range(0, len(ordered), _CHUNK)
         )
     for queryset in batches:

@@ -252,11 +252,14 @@ def test_detection_cost_does_not_grow_per_row_in_queries(org, cat):
     record(org, calls_rows(org, NORMAL))
     with CaptureQueriesContext(connection) as ctx:
         record(org, calls_rows(org, [1], start=12))
-    history_reads = [
+    history_reads = [  # the ORM's read, or PostgreSQL's aggregated one
         q["sql"]
         for q in ctx.captured_queries
-        if q["sql"].startswith("SELECT")
-        and '"metrics_observation"."status"' in q["sql"]
+        if q["sql"].lstrip().startswith("SELECT")
+        and (
+            '"metrics_observation"."status"' in q["sql"]
+            or ('"metrics_observation" AS o' in q["sql"] and "o.status" in q["sql"])
+        )
     ]
     assert len(history_reads) == 1
 
@@ -459,3 +462,46 @@ def test_the_vectorised_screen_never_misses_what_the_reference_checks_find():
     assert missed == []
     assert sum(expected) > 300  # the draw exercises both checks
     assert sum(flags) <= sum(expected) * 1.05  # and the screen is not a sieve
+
+
+def test_the_aggregated_history_read_matches_the_plain_one(org, cat, on_postgres):
+    """PostgreSQL aggregates each series' history on the server; it must find
+    exactly what the row-by-row read finds: the newest values under the batch's
+    methodology, nothing of the batch itself, nothing quarantined, and values
+    already recorded for the batch's periods under any methodology."""
+    record(org, calls_rows(org, [*NORMAL, 118, 116]))  # 14: only 12 are kept
+    record(org, calls_rows(org, NORMAL[:5], person="member_b"))
+    record(org, calls_rows(org, [1], person="member_b", start=5))  # quarantined
+    team_rows = [
+        {
+            "metric": "support.resolution_rate",
+            "team": "Team A",
+            "period_start": month(i),
+            "value": str(Decimal(v) / 10),
+        }
+        for i, v in enumerate(NORMAL)
+    ]
+    record(org, team_rows)
+    request = services.change_request_create(
+        actor=org.users["hr"],
+        metric=cat.calls,
+        changes={"calculation": "count of connected calls only"},
+        reason="count connected calls",
+    )
+    services.change_request_decide(
+        actor=org.users["steward"], change_request=request, approve=True
+    )
+    record(org, calls_rows(org, [12, 13], start=14))  # under v2
+    new = record(
+        org,
+        calls_rows(org, [12], start=16)  # v2 history: 2 values
+        + calls_rows(org, [50], start=3)  # a v1 period again: a duplicate
+        + calls_rows(org, [119], person="member_b", start=6),
+    )
+    new += record(org, [dict(team_rows[0], period_start=month(12), value="11.9")])
+    grouped = quality._history(new, grouped=True)
+    plain = quality._history(new, grouped=False)
+    assert grouped == plain
+    calls_a = (cat.calls.pk, org.people["member_a"].pk, None)
+    assert [v for _, v in plain[calls_a].values] == [12.0, 13.0]
+    assert list(plain[calls_a].same_period.values()) == [float(NORMAL[3])]

@@ -216,6 +216,30 @@ def as_stored(
     return list(zip(*columns, strict=True)) if changed else rows
 
 
+def array_literal(values: Iterable[Any]) -> str:
+    """A PostgreSQL array literal (``{1,2,3}``) of integers, UUIDs or dates, to
+    send as one text parameter with a cast (``%s::bigint[]``).
+
+    psycopg dumps a Python list element by element when it binds client-side;
+    joining the elements' own text is several times faster for the thousands
+    of ids a batch carries. None of these types' text needs quoting; anything
+    else is refused rather than escaped.
+    """
+    parts = []
+    for value in values:
+        if isinstance(value, uuid.UUID):
+            parts.append(value.hex)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            parts.append(str(value))
+        elif type(value) is datetime.date:
+            parts.append(value.isoformat())
+        else:
+            raise TypeError(
+                f"array_literal takes integers, UUIDs or dates, not {value!r}"
+            )
+    return "{" + ",".join(parts) + "}"
+
+
 def _needs_pre_save(field: models.Field) -> bool:
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
         return True

@@ -16,6 +16,8 @@ from django.core.exceptions import EmptyResultSet
 from django.db import models
 from django.db.models.lookups import In
 
+from governance import bulk
+
 
 @models.Field.register_lookup
 class InArray(In):
@@ -34,7 +36,9 @@ class InArray(In):
         ]
         if not prepared:
             raise EmptyResultSet  # as ``__in`` does: the query matches nothing
-        if isinstance(field, models.UUIDField):  # psycopg dumps text faster
-            hexes = [v.hex if isinstance(v, uuid.UUID) else v for v in prepared]
-            return f"{lhs} = ANY(%s::uuid[])", [*lhs_params, hexes]
+        if isinstance(field, models.UUIDField):
+            literal = bulk.array_literal(
+                v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in prepared
+            )
+            return f"{lhs} = ANY(%s::uuid[])", [*lhs_params, literal]
         return f"{lhs} = ANY(%s)", [*lhs_params, prepared]

@@ -337,19 +337,20 @@ def _recent_grouped(
             AND (o.id < %(first_new)s OR NOT (o.id = ANY(%(new)s::bigint[])))
         GROUP BY o.metric_id, o.person_id, o.team_id
     """  # noqa: S608
+    array = bulk.array_literal
     params = {
         "points": HISTORY_POINTS,
-        "wanted": sorted(wanted),
-        "cv_metric": [m for m, _ in pairs],
-        "cv_version": [v for _, v in pairs],
+        "wanted": array(sorted(wanted)),
+        "cv_metric": array([m for m, _ in pairs]),
+        "cv_version": array([v for _, v in pairs]),
         "valid": Observation.Status.VALID,
-        "metrics": sorted(versions),
+        "metrics": array(sorted(versions)),
         "since": since,
-        "people": people,
-        "teams": teams,
+        "people": array(people),
+        "teams": array(teams),
         "organisation": organisation,
         "first_new": min(new_ids),
-        "new": sorted(new_ids),
+        "new": array(sorted(new_ids)),
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

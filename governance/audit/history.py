@@ -261,6 +261,8 @@ def _copy_live_rows(
     (PostgreSQL only; False: the caller sends the rows itself)."""
     from django.db import connections
 
+    from governance import bulk
+
     connection = connections[using]
     if connection.vendor != "postgresql":
         return False
@@ -281,9 +283,9 @@ def _copy_live_rows(
         f"JOIN {quote(model._meta.db_table)} AS live "
         f"ON live.{quote(pk.column)} = pairs.live_id"
     )
-    live_ids = [obj.pk for obj in instances]
+    live_ids = bulk.array_literal(obj.pk for obj in instances)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*extras, live_ids, list(history_ids)])
+        cursor.execute(sql, [*extras, live_ids, bulk.array_literal(history_ids)])
         if cursor.rowcount != len(instances):
             raise RuntimeError(
                 f"history of {model._meta.label}: {cursor.rowcount} of "

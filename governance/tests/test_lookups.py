@@ -50,3 +50,18 @@ def test_in_array_sends_one_parameter_on_postgresql(org, on_postgres):
     (query,) = ctx.captured_queries
     assert "= ANY(" in query["sql"] and "E0," in query["sql"] and "E299" in query["sql"]
     assert " IN (" not in query["sql"]
+
+
+def test_array_literals_take_only_types_that_need_no_quoting():
+    import datetime
+
+    from governance import bulk
+
+    key = uuid.UUID(int=5)
+    assert bulk.array_literal([3, key, datetime.date(2026, 1, 2)]) == (
+        "{3," + key.hex + ",2026-01-02}"
+    )
+    assert bulk.array_literal([]) == "{}"
+    for bad in ("a,b", True, 1.5, datetime.datetime(2026, 1, 1)):
+        with pytest.raises(TypeError):
+            bulk.array_literal([bad])

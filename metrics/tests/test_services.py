@@ -195,3 +195,26 @@ def test_lifecycle_transitions(org, cat):
     )
     with pytest.raises(services.BatchRejected, match="retired"):
         services.record_observations(actor=None, rows=[_row(org)])
+
+
+def test_people_for_validation_load_like_only(org):
+    from governance.models import Person
+
+    wanted = {p.employee_id for p in org.people.values()} | {"NOBODY"}
+    fast = {p.employee_id: p for p in services._people_for_validation(wanted)}
+    slow = {
+        p.employee_id: p
+        for p in Person._base_manager.filter(employee_id__in=wanted).only(
+            *services._PERSON_COLUMNS
+        )
+    }
+    assert fast.keys() == slow.keys() and "NOBODY" not in fast
+    for employee_id, person in fast.items():
+        other = slow[employee_id]
+        for column in services._PERSON_COLUMNS:
+            assert getattr(person, column) == getattr(other, column)
+        assert person.get_deferred_fields() == other.get_deferred_fields()
+        assert person.jurisdiction == other.jurisdiction  # related objects load
+        assert not person._state.adding and person._state.db == other._state.db
+    someone = next(iter(fast.values()))
+    assert someone.full_name == Person.objects.get(pk=someone.pk).full_name  # deferred

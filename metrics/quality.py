@@ -158,23 +158,28 @@ def _history(
     since = min(obs.period_start for obs in new) - datetime.timedelta(
         days=span * (HISTORY_POINTS + 1)
     )
+    if grouped is None:
+        grouped = connection.vendor == "postgresql"
     # Series by the driver's own values (a person id is a UUID, or its hex on
     # SQLite; dates may be ISO text), so the loop hashes no UUIDs or dates.
     index: dict[tuple[Any, Any, Any], int] = {}
     order = list(series)
     for n, (metric_id, person, team_id) in enumerate(order):
-        for raw in (person, person.hex, str(person)) if person else (None,):
+        if grouped or not person:  # PostgreSQL returns UUIDs and dates
+            index[(metric_id, person, team_id)] = n
+            continue
+        for raw in (person, person.hex, str(person)):
             index[(metric_id, raw, team_id)] = n
     wanted_periods: list[set[Any]] = [set() for _ in order]
     for n, key in enumerate(order):
         for day in periods[key]:
-            wanted_periods[n].update((day, day.isoformat()))
+            wanted_periods[n].add(day)
+            if not grouped:
+                wanted_periods[n].add(day.isoformat())
     current_versions = {m: frozenset(v) for m, v in versions.items()}
     same: list[list[tuple[Any, Any, Any, Any]]] = [[] for _ in order]
     clash: list[list[tuple[Any, Any, Any]]] = [[] for _ in order]
     sealed_in = [False] * len(order)
-    if grouped is None:
-        grouped = connection.vendor == "postgresql"
     if grouped:
         wanted = {day for days in periods.values() for day in days}
         for (
@@ -243,12 +248,12 @@ def _history(
             continue
         recent = sorted(same[n])[-HISTORY_POINTS:]
         if sealed_in[n]:
-            open_value = selectors.series_opener(
-                keys, key[1] or store.ORGANISATION_SUBJECT
-            )
+            subject = key[1] or store.ORGANISATION_SUBJECT
+            open_value = selectors.series_opener(keys, subject)
+            opened = selectors.open_series(keys, subject, [s for *_, s in recent])
             values = [
-                (p, open_value(s) if s is not None else _float(v))
-                for p, _, v, s in recent
+                (p, value if s is not None else _float(v))
+                for (p, _, v, s), value in zip(recent, opened, strict=True)
             ]
             same_period = {
                 p: open_value(s) if s is not None else _float(v) for p, v, s in clash[n]

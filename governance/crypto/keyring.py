@@ -187,6 +187,26 @@ def open_sealed(aead: AESGCM, token: str, aad: bytes) -> bytes:
         ) from exc
 
 
+def open_sealed_many(aead: AESGCM, tokens: Iterable[str], aad: bytes) -> list[bytes]:
+    """:func:`open_sealed` for many tokens under one key and associated data,
+    in one loop of C calls (thousands of history values per capture batch);
+    the first bad token raises as :func:`open_sealed` would."""
+    decrypt, a2b, skip = aead.decrypt, binascii.a2b_base64, _PREFIX_LEN
+    opened = []
+    try:
+        for token in tokens:
+            if not token.startswith(CIPHERTEXT_PREFIX):
+                raise ValueError("not a portal ciphertext")
+            blob = a2b(token[skip:])
+            opened.append(decrypt(blob[:_NONCE], blob[_NONCE:], aad))
+    except (InvalidTag, binascii.Error, ValueError) as exc:
+        raise CiphertextInvalid(
+            "Stored value failed authentication (tampered, moved between "
+            "records, or encrypted under another key)."
+        ) from exc
+    return opened
+
+
 _keyring: Keyring | None = None
 _keyring_source: tuple[str, ...] | None = None
 _keyring_lock = threading.Lock()

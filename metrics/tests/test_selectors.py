@@ -282,3 +282,42 @@ def test_stale_and_orphaned_lists_flagged_metrics(org, cat):
         "sales.calls_made"
     ]
     assert selectors.stale_and_orphaned(org.users["nobody"]) == []
+
+
+def test_opening_a_series_at_once_matches_opening_token_by_token(org, cat):
+    from governance.crypto import store
+    from governance.crypto.keyring import CiphertextInvalid
+
+    person = org.people["member_a"]
+    record_calls(org, person, NORMAL[:6])
+    tokens = list(
+        Observation.objects.filter(person=person)
+        .order_by("period_start")
+        .values_list("value_sealed", flat=True)
+    )
+    keys = store.keys_for([person.pk])
+    one_by_one = selectors.series_opener(keys, person.pk)
+    with_gaps = [tokens[0], None, *tokens[1:]]
+    assert selectors.open_series(keys, person.pk, with_gaps) == [
+        None if t is None else one_by_one(t) for t in with_gaps
+    ]
+    assert selectors.open_series(keys, person.pk, tokens) == [
+        float(v) for v in NORMAL[:6]
+    ]
+    tampered = [
+        *tokens[:2],
+        tokens[2][:-4] + ("AAAA" if tokens[2][-4:] != "AAAA" else "BBBB"),
+    ]
+    with pytest.raises(CiphertextInvalid):
+        selectors.open_series(keys, person.pk, tampered)
+    with pytest.raises(CiphertextInvalid):
+        selectors.open_series(keys, person.pk, ["not a token"])
+    other = org.people["member_b"]  # another subject's key: refused
+    with pytest.raises(CiphertextInvalid):
+        selectors.open_series(
+            store.keys_for([other.pk])
+            | {person.pk: store.keys_for([other.pk])[other.pk]},
+            person.pk,
+            tokens[:1],
+        )
+    assert selectors.open_series({}, person.pk, tokens[:2]) == [None, None]  # no key

@@ -129,3 +129,75 @@ def test_object_permissions_are_never_remembered(org):
     assert user.has_perm("governance.view_person", person)
     remove_perm("governance.view_person", user, person)
     assert not user.has_perm("governance.view_person", person)
+
+
+# -- roles and permissions in one query (User.load_access) ------------------------
+
+
+def _djangos_sets(user: User) -> tuple[set[str], set[str], frozenset[str]]:
+    from django.contrib.auth.backends import ModelBackend
+
+    fresh = _fresh(user)
+    backend = ModelBackend()
+    return (
+        backend.get_user_permissions(fresh),
+        backend.get_group_permissions(fresh),
+        frozenset(fresh.groups.values_list("name", flat=True)),
+    )
+
+
+@pytest.mark.parametrize(
+    "role", ["hr", "compliance", "steward", "manager", "employee", "auditor", "nobody"]
+)
+def test_one_query_loads_exactly_what_django_would(
+    org, role, django_assert_num_queries
+):
+    user = _fresh(org.users[role])
+    user.user_permissions.add(Permission.objects.get(codename="view_jurisdiction"))
+    user = _fresh(user)
+    with django_assert_num_queries(1):
+        user.has_perm("metrics.view_observation")
+        roles = services_roles(user)
+        user.has_module_perms("metrics")
+    direct, grouped, names = _djangos_sets(user)
+    assert user.__dict__["_user_perm_cache"] == direct
+    assert "governance.view_jurisdiction" in direct
+    assert user.__dict__["_group_perm_cache"] == grouped
+    assert user.__dict__["_perm_cache"] == direct | grouped
+    assert roles == names
+
+
+def services_roles(user: User) -> frozenset[str]:
+    from governance import permissions
+
+    return permissions.role_names(user)
+
+
+def test_roles_first_load_the_permissions_too(org, django_assert_num_queries):
+    user = _fresh(org.users["manager"])
+    expected = PermissionsMixin.has_perm(_fresh(user), "metrics.view_observation")
+    with django_assert_num_queries(1):
+        assert services_roles(user) == frozenset({Role.MANAGER.value})
+        assert user.has_perm("metrics.view_observation") == expected
+
+
+def test_superusers_and_inactive_users_are_left_to_django(org):
+    admin = _fresh(org.users["admin"])
+    admin.load_access()
+    assert "_perm_cache" not in admin.__dict__
+    assert admin.has_perm("governance.set_clearance")
+    inactive = _fresh(org.users["hr"])
+    inactive.is_active = False
+    inactive.load_access()
+    assert "_perm_cache" not in inactive.__dict__
+    assert not inactive.has_perm("metrics.view_observation")
+    assert services_roles(inactive) == frozenset()
+
+
+def test_a_cache_already_filled_is_kept(org):
+    user = _fresh(org.users["employee"])
+    user.get_user_permissions()  # ModelBackend fills _user_perm_cache itself
+    direct = user.__dict__["_user_perm_cache"]
+    user.load_access()
+    assert user.__dict__["_user_perm_cache"] is direct
+    assert user.__dict__["_perm_cache"] == direct | user.__dict__["_group_perm_cache"]

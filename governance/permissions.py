@@ -37,6 +37,11 @@ def role_names(user: Any) -> frozenset[str]:
         return frozenset()
     cached = getattr(user, "_portal_roles", None)
     if cached is None:
+        load_access = getattr(user, "load_access", None)
+        if load_access is not None:  # roles and permissions in one query
+            load_access()
+            cached = getattr(user, "_portal_roles", None)
+    if cached is None:
         cached = frozenset(user.groups.values_list("name", flat=True))
         user._portal_roles = cached
     return cached

@@ -1464,9 +1464,30 @@ class ObservationChangeList(MaskingChangeList):
             .annotate(last=Subquery(newest.values("entered_at")[:1]))
             .values_list("pk", "last")
         )
+        # Each metric's label once, at one instant for the whole page.
+        now = timezone.now()
+        labels: dict[Any, str] = {}
         for obj in self.result_list:
-            obj.__dict__["_data_as_of"] = latest.get(obj.metric_id)
+            last = latest.get(obj.metric_id)
+            label = labels.get(obj.metric_id)
+            if label is None:
+                label = labels[obj.metric_id] = _freshness(
+                    last, obj.metric.latency_hours, now
+                )
+            obj.__dict__["_data_as_of"] = last
+            obj.__dict__["_data_as_of_label"] = label
             obj.__dict__["_reader"] = request.user
+
+
+def _freshness(last: Any, window: int, now: Any) -> str:
+    """When a metric last received data, against its latency window."""
+    if last is None:
+        return "—"
+    age = now - last
+    stamp = timezone.localtime(last).strftime("%Y-%m-%d %H:%M")
+    if age.total_seconds() > window * 3600:
+        return f"{stamp} ({_age(age)} old; beyond the {window} h latency window)"
+    return f"{stamp} (within the {window} h latency window)"
 
 
 def _age(delta: Any) -> str:
@@ -1625,15 +1646,13 @@ class ObservationAdmin(ActorFormMixin, ExportMixin, GovernedModelAdmin):
 
     @admin.display(description="Data as of")
     def data_as_of(self, obj: Observation) -> str:
+        label = obj.__dict__.get("_data_as_of_label")
+        if label is not None:  # the change list's, one per metric on the page
+            return label
         last = obj.__dict__.get("_data_as_of")
         if last is None:
             return "—"
-        age = timezone.now() - last
-        window = obj.metric.latency_hours
-        stamp = timezone.localtime(last).strftime("%Y-%m-%d %H:%M")
-        if age.total_seconds() > window * 3600:
-            return f"{stamp} ({_age(age)} old; beyond the {window} h latency window)"
-        return f"{stamp} (within the {window} h latency window)"
+        return _freshness(last, obj.metric.latency_hours, timezone.now())
 
     @admin.display(description="Entered by")
     def entered_by(self, obj: Observation) -> str:

@@ -81,6 +81,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "governance.context_processors.portal",
             ],
+            # portal/ is no app of its own (its AppConfig is the admin's).
+            "libraries": {"portal_admin": "portal.templatetags.portal_admin"},
         },
     },
 ]

@@ -20,6 +20,7 @@ from .keyring import ORGANISATION_SUBJECT, KeyringError, get_keyring
 ERASED_KEY = object()
 
 _DEK_ATTR = "_pgp_deks"
+_DEFERRED = object()
 _CHUNK = 900  # stays below SQLite's variable limit on old builds
 
 
@@ -118,12 +119,22 @@ def attach_keys(
         return
     attnames = {field.subject_attname for field in fields}
     subjects: set[uuid.UUID] = set()
-    for obj in instances:
-        for attname in attnames:
-            subjects.add(subject_of(obj, attname))
     if create:
+        for obj in instances:
+            for attname in attnames:
+                subjects.add(subject_of(obj, attname))
         keys = ensure_keys(subjects)
     else:
+        # Only rows with something sealed to open need a key (a deferred
+        # value counts: it may be loaded later). A row without one that is
+        # written later fetches (or creates) its key then, as any unpinned
+        # instance does (``dek_for_instance``).
+        values = [field.attname for field in fields]
+        for obj in instances:
+            data = obj.__dict__
+            if any(data.get(name, _DEFERRED) is not None for name in values):
+                for attname in attnames:
+                    subjects.add(subject_of(obj, attname))
         subquery = None
         if (
             source is not None

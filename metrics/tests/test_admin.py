@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from governance.classification import Sensitivity
+from governance.crypto.fields import Ciphertext
 from governance.roles import Role
 from governance.testing import make_user
 from metrics import services
@@ -486,6 +487,39 @@ def test_data_as_of_flags_a_metric_beyond_its_latency_window(client, org, cat):
     client.force_login(org.users["hr"])
     page = client.get(url("observation_changelist")).content.decode()
     assert "3 days old; beyond the 24 h latency window" in page
+
+
+def test_rows_without_sealed_values_fetch_no_keys_and_writes_still_seal(
+    org, cat, django_assert_num_queries
+):
+    """A page of plain (Internal) values opens nothing, so it fetches no data
+    keys; a row read that way and later given a sealed value fetches its key
+    when it seals it."""
+    team = services.record_observations(
+        actor=None,
+        rows=[
+            {
+                "metric": "support.resolution_rate",
+                "team": "Team A",
+                "period_start": "2026-03-01",
+                "value": "50",
+            }
+        ],
+    )[0]
+    sealed = _record(org)
+    with django_assert_num_queries(1):  # the rows; nothing sealed, no keys
+        rows = list(Observation.objects.filter(pk=team.pk))
+        assert rows[0].value == Decimal("50")
+    with django_assert_num_queries(2):  # the rows, then the sealed row's key
+        rows = list(Observation.objects.filter(pk__in=[team.pk, sealed.pk]))
+        assert sorted(r.value for r in rows) == [Decimal("50"), Decimal("1717")]
+    row = Observation.objects.get(pk=team.pk)
+    row.value_plain, row.value_sealed = None, Decimal("51")
+    row._change_reason = "reclassified in a test"
+    row.save(update_fields=["value_plain", "value_sealed"])
+    stored = Observation.objects.get(pk=team.pk)
+    assert isinstance(stored.__dict__["value_sealed"], Ciphertext)
+    assert stored.value == Decimal("51")
 
 
 def test_manager_sees_only_their_teams_observations(client, org, cat):

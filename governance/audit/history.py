@@ -266,12 +266,18 @@ def _copy_live_rows(
     connection = connections[using]
     if connection.vendor != "postgresql":
         return False
-    live_columns = {f.attname: f.column for f in model._meta.concrete_fields}
+    live_columns = {f.attname: str(f.column) for f in model._meta.concrete_fields}
     if any(f.attname not in live_columns for f in tracked):
         return False
     pk = model._meta.pk
+    assert pk is not None
     quote = connection.ops.quote_name
-    targets = [history_model._meta.get_field(f.attname).column for f in tracked]
+    history_fields = {
+        f.attname: str(f.column) for f in history_model._meta.concrete_fields
+    }
+    if any(f.attname not in history_fields for f in tracked):
+        return False
+    targets = [history_fields[f.attname] for f in tracked]
     sql = (
         f"INSERT INTO {quote(history_model._meta.db_table)} "  # noqa: S608
         f"({', '.join(quote(c) for c in targets)}, history_date, "
@@ -281,7 +287,7 @@ def _copy_live_rows(
         f"FROM unnest(%s::{pk.rel_db_type(connection)}[], %s::bigint[]) "
         "AS pairs(live_id, history_id) "
         f"JOIN {quote(model._meta.db_table)} AS live "
-        f"ON live.{quote(pk.column)} = pairs.live_id"
+        f"ON live.{quote(str(pk.column))} = pairs.live_id"
     )
     live_ids = bulk.array_literal(obj.pk for obj in instances)
     with connection.cursor() as cursor:

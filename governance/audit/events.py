@@ -32,7 +32,9 @@ def record(
     if target is not None:
         object_type = object_type or target._meta.label_lower
         object_id = object_id or str(target.pk)
-    with transaction.atomic():
+    # The event and its link commit together; inside a caller's transaction
+    # no savepoint is needed for that (a failure here fails the caller's too).
+    with transaction.atomic(savepoint=False):
         event = AuditEvent.objects.create(
             occurred_at=timezone.now(),
             actor_id=getattr(actor, "pk", None),

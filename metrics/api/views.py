@@ -289,8 +289,8 @@ class ObservationBatchView(APIView):
             with transaction.atomic():
                 result = ingest(token, rows, key=key)
                 if key is not None:
-                    try:
-                        with transaction.atomic():
+                    try:  # a clash rolls the whole batch back: no savepoint
+                        with transaction.atomic(savepoint=False):
                             IdempotencyRecord.objects.create(
                                 token=token,
                                 key=key,

@@ -234,8 +234,9 @@ def array_literal(values: Iterable[Any]) -> str:
         elif type(value) is datetime.date:
             parts.append(value.isoformat())
         else:
+            # The type only: the value could be data the reader may not see.
             raise TypeError(
-                f"array_literal takes integers, UUIDs or dates, not {value!r}"
+                f"array_literal takes integers, UUIDs or dates, not {type(value).__name__}"
             )
     return "{" + ",".join(parts) + "}"
 

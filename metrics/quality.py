@@ -45,6 +45,7 @@ from governance.services import save_governed
 from metrics import selectors
 from metrics.analytics import anomalies
 from metrics.models import DataQualityIssue, Metric, Observation
+from metrics.querysets import ObservationQuerySet
 
 __all__ = [
     "HISTORY_POINTS",
@@ -348,7 +349,7 @@ def _recent_grouped(
         "wanted": array(sorted(wanted)),
         "cv_metric": array([m for m, _ in pairs]),
         "cv_version": array([v for _, v in pairs]),
-        "valid": Observation.Status.VALID,
+        "valid": ObservationQuerySet.CURRENT_STATUS,  # as .current() reads
         "metrics": array(sorted(versions)),
         "since": since,
         "people": array(people),

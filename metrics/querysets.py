@@ -183,9 +183,12 @@ class ObservationQuerySet(GovernedQuerySet):
         )
         return Q(pk__in=sorted(ids))
 
+    #: The one status charts, reports and the quality screen's raw SQL read.
+    CURRENT_STATUS = "valid"
+
     def current(self) -> ObservationQuerySet:
         """What charts and reports use: valid values only (no quarantined or superseded)."""
-        return self.filter(status="valid")
+        return self.filter(status=self.CURRENT_STATUS)
 
 
 class ObservationScopedQuerySet(GovernedQuerySet):

@@ -172,6 +172,10 @@ def seal(aead: AESGCM, plaintext: bytes, aad: bytes) -> str:
 
 
 _PREFIX_LEN = len(CIPHERTEXT_PREFIX)
+_TAMPERED = (
+    "Stored value failed authentication (tampered, moved between "
+    "records, or encrypted under another key)."
+)
 
 
 def open_sealed(aead: AESGCM, token: str, aad: bytes) -> bytes:
@@ -181,10 +185,7 @@ def open_sealed(aead: AESGCM, token: str, aad: bytes) -> bytes:
         blob = binascii.a2b_base64(token[_PREFIX_LEN:])
         return aead.decrypt(blob[:_NONCE], blob[_NONCE:], aad)
     except (InvalidTag, binascii.Error, ValueError) as exc:
-        raise CiphertextInvalid(
-            "Stored value failed authentication (tampered, moved between "
-            "records, or encrypted under another key)."
-        ) from exc
+        raise CiphertextInvalid(_TAMPERED) from exc
 
 
 def open_sealed_many(aead: AESGCM, tokens: Iterable[str], aad: bytes) -> list[bytes]:
@@ -200,10 +201,7 @@ def open_sealed_many(aead: AESGCM, tokens: Iterable[str], aad: bytes) -> list[by
             blob = a2b(token[skip:])
             opened.append(decrypt(blob[:_NONCE], blob[_NONCE:], aad))
     except (InvalidTag, binascii.Error, ValueError) as exc:
-        raise CiphertextInvalid(
-            "Stored value failed authentication (tampered, moved between "
-            "records, or encrypted under another key)."
-        ) from exc
+        raise CiphertextInvalid(_TAMPERED) from exc
     return opened
 
 

@@ -396,10 +396,8 @@ def test_metric_model_has_the_fields_the_hook_needs():
     assert Metric.Frequency.values == ["daily", "weekly", "monthly", "quarterly"]
 
 
-def test_values_after_a_methodology_change_are_judged_against_the_new_methodology(
-    org, cat
-):
-    record(org, calls_rows(org, NORMAL))
+def approve_methodology_change(org, cat):
+    """Calls made under a new methodology (v2), approved by the steward."""
     request = services.change_request_create(
         actor=org.users["hr"],
         metric=cat.calls,
@@ -409,6 +407,13 @@ def test_values_after_a_methodology_change_are_judged_against_the_new_methodolog
     services.change_request_decide(
         actor=org.users["steward"], change_request=request, approve=True
     )
+
+
+def test_values_after_a_methodology_change_are_judged_against_the_new_methodology(
+    org, cat
+):
+    record(org, calls_rows(org, NORMAL))
+    approve_methodology_change(org, cat)
     # About a tenth of the old level: a slip or spike against v1, but the
     # process changed; nothing under v2 to compare with yet.
     new = record(org, calls_rows(org, [12, 13, 11], start=12))
@@ -482,15 +487,7 @@ def test_the_aggregated_history_read_matches_the_plain_one(org, cat, on_postgres
         for i, v in enumerate(NORMAL)
     ]
     record(org, team_rows)
-    request = services.change_request_create(
-        actor=org.users["hr"],
-        metric=cat.calls,
-        changes={"calculation": "count of connected calls only"},
-        reason="count connected calls",
-    )
-    services.change_request_decide(
-        actor=org.users["steward"], change_request=request, approve=True
-    )
+    approve_methodology_change(org, cat)
     record(org, calls_rows(org, [12, 13], start=14))  # under v2
     new = record(
         org,

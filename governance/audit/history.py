@@ -287,11 +287,17 @@ def _copy_live_rows(
         f"FROM unnest(%s::{pk.rel_db_type(connection)}[], %s::bigint[]) "
         "AS pairs(live_id, history_id) "
         f"JOIN {quote(model._meta.db_table)} AS live "
-        f"ON live.{quote(str(pk.column))} = pairs.live_id"
+        f"ON live.{quote(str(pk.column))} = pairs.live_id "
+        # The same ids again, as a condition on the live table: its primary key
+        # index finds them whatever the statistics say (with statistics from
+        # before a bulk load the planner hashed the whole table per batch).
+        f"WHERE live.{quote(str(pk.column))} = ANY(%s::{pk.rel_db_type(connection)}[])"
     )
     live_ids = bulk.array_literal(obj.pk for obj in instances)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*extras, live_ids, bulk.array_literal(history_ids)])
+        cursor.execute(
+            sql, [*extras, live_ids, bulk.array_literal(history_ids), live_ids]
+        )
         if cursor.rowcount != len(instances):
             raise RuntimeError(
                 f"history of {model._meta.label}: {cursor.rowcount} of "

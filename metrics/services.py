@@ -24,7 +24,7 @@ from django.db.models.base import ModelState
 from django.utils import timezone
 
 from governance import bulk, gcpause, permissions
-from governance.audit import events
+from governance.audit import chain, events
 from governance.audit.history import bulk_history
 from governance.classification import Sensitivity
 from governance.crypto import store
@@ -479,7 +479,10 @@ def record_observations(
         )
         if errors:
             raise BatchRejected(errors)
-        return store_prepared(prepared, actor=actor, source=source, reason=reason)
+        # The batch's history rows, the quality screen's quarantine and issues
+        # and its event are chained together: one lock of the chain's head.
+        with chain.deferred():
+            return store_prepared(prepared, actor=actor, source=source, reason=reason)
 
 
 def store_prepared(

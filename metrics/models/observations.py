@@ -86,7 +86,13 @@ class Observation(models.Model):
         related_name="superseded_by",
     )
     correction_reason = models.TextField(blank=True)
-    history = GovernedHistoricalRecords()
+    # History is read per observation (``id``) and per period (``history_date``);
+    # the subject's rows (``person``) stay findable. Indexes on the other
+    # references would only slow every capture down (each batch writes a
+    # history row per value).
+    history = GovernedHistoricalRecords(
+        no_db_index=["metric", "team", "source", "supersedes"]
+    )
 
     objects = ObservationQuerySet.as_manager()
 

@@ -67,3 +67,17 @@ def test_status_index_holds_only_unsettled_rows() -> None:
         c["columns"] == ["status"] and name != "obs_unsettled"
         for name, c in _indexes().items()
     )
+
+
+def test_history_is_indexed_for_its_reads_only() -> None:
+    """History is read per observation, per period and per subject; each batch
+    writes a history row per value, so other references carry no index."""
+    table = Observation.history.model._meta.db_table  # type: ignore[attr-defined]
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, table)
+    indexed = {
+        tuple(c["columns"])
+        for c in found.values()
+        if c["columns"] and (c["index"] or c["unique"] or c["primary_key"])
+    }
+    assert indexed == {("history_id",), ("id",), ("history_date",), ("person_id",)}

@@ -14,7 +14,8 @@ plain ``HistoricalRecords``. It
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -198,12 +199,6 @@ def bulk_history(
     connection = connections[using]
     live_fields = {f.attname: f for f in model._meta.concrete_fields}
     tracked = list(history_model.tracked_fields)  # type: ignore[attr-defined]
-    # Values come from the live instances, converted with the live fields' rules
-    # (encrypted values are already sealed tokens; the same token is valid here).
-    plan = [
-        (f.attname, bulk._converter(live_fields.get(f.attname, f), connection))
-        for f in tracked
-    ]
     ids = bulk.allocate_ids(history_model, len(instances), using=using)
     date_field = history_model._meta.get_field("history_date")
     now = date_field.get_db_prep_save(timezone.now(), connection)
@@ -215,6 +210,46 @@ def bulk_history(
         "history_type",
         "history_user_id",
     ]
+    extras = (now, reason, history_type, user_id)
+    copy = (
+        _copy_live_rows(
+            model, history_model, tracked, ids, instances, extras, using=using
+        )
+        if live_rows_match
+        else None
+    )
+    if copy is None:
+        rows = _history_rows(tracked, live_fields, ids, instances, extras, connection)
+        bulk.insert_rows(history_model._meta.db_table, columns, rows, using=using)
+        hashes = _written_hashes(history_model, columns, rows, using=using)
+    else:
+        # The server copies the rows while they are rendered and hashed here.
+        with copy:
+            rows = _history_rows(
+                tracked, live_fields, ids, instances, extras, connection
+            )
+            hashes = _written_hashes(history_model, columns, rows, using=using)
+    chain.append(history_model._meta.db_table, ids, hashes=hashes)
+    return ids
+
+
+def _history_rows(
+    tracked: Sequence[models.Field],
+    live_fields: dict[str, models.Field],
+    ids: Sequence[int],
+    instances: Sequence[Any],
+    extras: Sequence[Any],
+    connection: Any,
+) -> list[tuple[Any, ...]]:
+    """The history rows as written: the live instances' values, converted with
+    the live fields' rules (encrypted values are already sealed tokens; the
+    same token is valid here), then the history columns."""
+    from governance import bulk
+
+    plan = [
+        (f.attname, bulk._converter(live_fields.get(f.attname, f), connection))
+        for f in tracked
+    ]
     rows = []
     for history_id, obj in zip(ids, instances, strict=True):
         data = obj.__dict__
@@ -224,27 +259,10 @@ def bulk_history(
             if convert is not None and value is not None:
                 value = convert(value)
             values.append(value)
-        values.extend((history_id, now, reason, history_type, user_id))
+        values.append(history_id)
+        values.extend(extras)
         rows.append(tuple(values))
-    if not (
-        live_rows_match
-        and _copy_live_rows(
-            model,
-            history_model,
-            tracked,
-            ids,
-            instances,
-            (now, reason, history_type, user_id),
-            using=using,
-        )
-    ):
-        bulk.insert_rows(history_model._meta.db_table, columns, rows, using=using)
-    chain.append(
-        history_model._meta.db_table,
-        ids,
-        hashes=_written_hashes(history_model, columns, rows, using=using),
-    )
-    return ids
+    return rows
 
 
 def _copy_live_rows(
@@ -256,19 +274,25 @@ def _copy_live_rows(
     extras: Sequence[Any],
     *,
     using: str,
-) -> bool:
-    """Insert the history rows as copies of the live rows, on the server
-    (PostgreSQL only; False: the caller sends the rows itself)."""
+) -> contextlib.AbstractContextManager[None] | None:
+    """Have the server insert the history rows as copies of the live rows
+    (PostgreSQL only; None: the caller sends the rows itself).
+
+    The statement is sent in psycopg's pipeline mode and not waited for: the
+    returned context manager ends the pipeline, and leaving it waits for the
+    copy and checks that every row was copied (errors surface there). Code in
+    the block may query too: a query's results wait for the copy first.
+    """
     from django.db import connections
 
     from governance import bulk
 
     connection = connections[using]
     if connection.vendor != "postgresql":
-        return False
+        return None
     live_columns = {f.attname: str(f.column) for f in model._meta.concrete_fields}
     if any(f.attname not in live_columns for f in tracked):
-        return False
+        return None
     pk = model._meta.pk
     assert pk is not None
     quote = connection.ops.quote_name
@@ -276,7 +300,7 @@ def _copy_live_rows(
         f.attname: str(f.column) for f in history_model._meta.concrete_fields
     }
     if any(f.attname not in history_fields for f in tracked):
-        return False
+        return None
     targets = [history_fields[f.attname] for f in tracked]
     sql = (
         f"INSERT INTO {quote(history_model._meta.db_table)} "  # noqa: S608
@@ -294,16 +318,25 @@ def _copy_live_rows(
         f"WHERE live.{quote(str(pk.column))} = ANY(%s::{pk.rel_db_type(connection)}[])"
     )
     live_ids = bulk.array_literal(obj.pk for obj in instances)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql, [*extras, live_ids, bulk.array_literal(history_ids), live_ids]
-        )
-        if cursor.rowcount != len(instances):
-            raise RuntimeError(
-                f"history of {model._meta.label}: {cursor.rowcount} of "
-                f"{len(instances)} live rows found to copy"
-            )
-    return True
+    params = [*extras, live_ids, bulk.array_literal(history_ids), live_ids]
+    expected = len(instances)
+
+    @contextlib.contextmanager
+    def copying() -> Iterator[None]:
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            # Errors the server reports at the end of the pipeline are raised
+            # as Django's database errors, as any query's are.
+            with connection.wrap_database_errors, connection.connection.pipeline():
+                cursor.execute(sql, params)
+                yield
+            if cursor.rowcount != expected:
+                raise RuntimeError(
+                    f"history of {model._meta.label}: {cursor.rowcount} of "
+                    f"{expected} live rows found to copy"
+                )
+
+    return copying()
 
 
 def _written_hashes(

@@ -10,7 +10,7 @@ import uuid
 import zoneinfo
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test import override_settings
 
 from governance import bulk
@@ -279,3 +279,36 @@ def test_hashing_column_by_column_matches_row_by_row(column):
     columns = ["b", "a", "c"]
     rows = [(i, value, "same") for i, value in enumerate(column)]
     assert chain.hash_rows(columns, rows) == _rows_each_hashed_alone(columns, rows)
+
+
+@pytest.mark.django_db
+def test_a_copy_the_server_refuses_fails_the_write(org, on_postgres, monkeypatch):
+    """The server copies history rows while Python hashes them (pipeline mode):
+    an error it reports then is raised as Django's, and nothing is chained."""
+    people = _new_people(org, 2)
+    people_services.people_bulk_create(actor=None, reason="first", people=people)
+    history = Person.history.model
+    taken = history.objects.order_by("history_id").values_list("history_id", flat=True)[
+        0
+    ]
+    real = bulk.allocate_ids
+    monkeypatch.setattr(
+        bulk,
+        "allocate_ids",
+        lambda model, count, **k: (
+            [taken] * count if model is history else real(model, count, **k)
+        ),
+    )
+    links = chain.head()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk_history(
+            Person,
+            people[:1],
+            history_type="~",
+            reason="again",
+            user=None,
+            live_rows_match=True,
+        )
+    assert chain.head() == links
+    assert history.objects.filter(history_change_reason="again").count() == 0
+    assert_chain_intact()

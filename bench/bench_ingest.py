@@ -232,7 +232,7 @@ def main() -> int:
     target = TARGETS[vendor]
     ratio = api_time / plain_time
     guards = [g.__qualname__ for g in services._capture_guards]
-    hooks = [h.__qualname__ for h in services._post_capture_hooks]
+    hooks = [h.__qualname__ for h, _ in services._post_capture_hooks]
     print(
         f"ingest [{args.database}]: {n:,} observations in batches of {BATCH:,} "
         f"(capture guards: {', '.join(guards) or 'none'}; "

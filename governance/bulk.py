@@ -12,11 +12,12 @@ writes. Primary keys must be set (UUIDs) or allocated with :func:`allocate_ids`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import decimal
 import json
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -317,11 +318,42 @@ def fast_insert(
             f"fast_insert needs primary keys for {model._meta.label}; allocate them first."
         )
     columns, rows = prepare(model, objs, using=using)
+    return insert_prepared(model, objs, columns, rows, using=using)
+
+
+def insert_prepared(
+    model: type[models.Model],
+    objs: Sequence[Any],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    using: str = "default",
+) -> int:
+    """The second half of :func:`fast_insert`: insert what :func:`prepare` made
+    of ``objs`` and mark them saved."""
     count = insert_rows(model._meta.db_table, columns, rows, using=using)
     for obj in objs:
         obj._state.adding = False
         obj._state.db = using
     return count
+
+
+@contextlib.contextmanager
+def pipelined(*, using: str = "default") -> Iterator[None]:
+    """PostgreSQL: queries made in the block are sent without waiting for
+    their answers (psycopg's pipeline mode), so the server works while Python
+    does; a query's results are waited for when they are read, and leaving the
+    block waits for everything sent. Errors are raised as Django's database
+    errors, at the latest when the block ends. COPY (:func:`insert_rows`) can't
+    run in it. Elsewhere the block runs as it is.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield
 
 
 #: (database alias, table, column) -> the column's sequence, on PostgreSQL, for

@@ -189,7 +189,9 @@ class MetricsConfig(AppConfig):
         from governance import schedules
         from metrics import quality, services
 
-        services.register_post_capture_hook(quality.scan_observations)
+        services.register_post_capture_hook(
+            quality.scan_observations, prefetch=quality.prefetch_history
+        )
         schedules.register("metrics.lineage_audit", "metrics.tasks.lineage_audit", "Q")
         schedules.register(
             "metrics.flag_stale_and_orphaned",

@@ -49,10 +49,12 @@ from metrics.querysets import ObservationQuerySet
 
 __all__ = [
     "HISTORY_POINTS",
+    "PrefetchedHistory",
     "Suspect",
     "decide_issue",
     "hard_range",
     "may_decide",
+    "prefetch_history",
     "scan_observations",
 ]
 
@@ -129,8 +131,81 @@ class _SeriesHistory:
     same_period: dict[datetime.date, float | None]
 
 
+@dataclass
+class _Query:
+    """What the history read of a batch asks for (see :func:`_history`)."""
+
+    new_ids: set[int]
+    series: set[SeriesKey]
+    periods: dict[SeriesKey, set[datetime.date]]
+    versions: dict[int, set[int]]
+    since: datetime.date
+
+    @classmethod
+    def of(cls, new: Sequence[Observation]) -> _Query:
+        periods: dict[SeriesKey, set[datetime.date]] = defaultdict(set)
+        versions: dict[int, set[int]] = defaultdict(set)
+        for obs in new:
+            periods[_series_key(obs)].add(obs.period_start)
+            versions[obs.metric_id].add(obs.methodology_version)
+        span = max(_PERIOD_DAYS.get(obs.metric.update_frequency, 92) for obs in new)
+        since = min(obs.period_start for obs in new) - datetime.timedelta(
+            days=span * (HISTORY_POINTS + 1)
+        )
+        return cls({obs.pk for obs in new}, set(periods), periods, versions, since)
+
+    @property
+    def wanted(self) -> set[datetime.date]:
+        return {day for days in self.periods.values() for day in days}
+
+
+class PrefetchedHistory:
+    """A batch's history read, sent to the server ahead of time (see
+    :func:`prefetch_history`); its rows are read when first asked for."""
+
+    def __init__(self, new_ids: set[int], cursor: Any) -> None:
+        self.new_ids = frozenset(new_ids)
+        self._cursor: Any = cursor
+        self._rows: list[tuple[Any, ...]] | None = None
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        if self._rows is None:
+            try:
+                self._rows = self._cursor.fetchall()
+            finally:
+                self._cursor.close()
+        return self._rows
+
+
+def prefetch_history(observations: Sequence[Observation]) -> PrefetchedHistory | None:
+    """Send the batch's history read now, before the batch is stored, so the
+    server answers it while the capture seals and prepares the rows (the
+    capture opens a pipeline around both). PostgreSQL only; None elsewhere or
+    when there is nothing to screen.
+
+    The read leaves the batch's own rows out, so reading before they are
+    stored finds exactly what reading after would.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    new = [o for o in observations if o.status == Observation.Status.VALID]
+    if not new:
+        return None
+    query = _Query.of(new)
+    cursor = connection.cursor()
+    try:
+        cursor.execute(*_recent_grouped_sql(query))
+    except BaseException:
+        cursor.close()
+        raise
+    return PrefetchedHistory(query.new_ids, cursor)
+
+
 def _history(
-    new: Sequence[Observation], *, grouped: bool | None = None
+    new: Sequence[Observation],
+    *,
+    grouped: bool | None = None,
+    prefetched: PrefetchedHistory | None = None,
 ) -> dict[SeriesKey, _SeriesHistory]:
     """The recent valid history of every affected series: one query per batch.
 
@@ -146,19 +221,13 @@ def _history(
     holds (only missing keys are fetched, one more query at most), and only the
     last :data:`HISTORY_POINTS` values of each series are opened. ``grouped``
     chooses the aggregated read (PostgreSQL only; default there) or the plain
-    one, for tests that hold the two to the same answer.
+    one, for tests that hold the two to the same answer. ``prefetched`` is the
+    same aggregated read sent earlier by :func:`prefetch_history` (used when it
+    was made for exactly these rows).
     """
-    new_ids = {obs.pk for obs in new}
-    series = {_series_key(obs) for obs in new}
-    periods: dict[SeriesKey, set[datetime.date]] = defaultdict(set)
-    versions: dict[int, set[int]] = defaultdict(set)
-    for obs in new:
-        periods[_series_key(obs)].add(obs.period_start)
-        versions[obs.metric_id].add(obs.methodology_version)
-    span = max(_PERIOD_DAYS.get(obs.metric.update_frequency, 92) for obs in new)
-    since = min(obs.period_start for obs in new) - datetime.timedelta(
-        days=span * (HISTORY_POINTS + 1)
-    )
+    query = _Query.of(new)
+    new_ids, series, periods = query.new_ids, query.series, query.periods
+    versions, since = query.versions, query.since
     if grouped is None:
         grouped = connection.vendor == "postgresql"
     # Series by the driver's own values (a person id is a UUID, or its hex on
@@ -182,7 +251,10 @@ def _history(
     clash: list[list[tuple[Any, Any, Any]]] = [[] for _ in order]
     sealed_in = [False] * len(order)
     if grouped:
-        wanted = {day for days in periods.values() for day in days}
+        if prefetched is not None and prefetched.new_ids == new_ids:
+            rows = prefetched.rows()
+        else:
+            rows = _recent_grouped(query)
         for (
             metric_id,
             person_id,
@@ -194,7 +266,7 @@ def _history(
             clash_starts,
             clash_plains,
             clash_sealeds,
-        ) in _recent_grouped(series, wanted, versions, since, new_ids):
+        ) in rows:
             n = index.get((metric_id, person_id, team_id))
             if n is None:
                 continue
@@ -250,15 +322,18 @@ def _history(
         recent = sorted(same[n])[-HISTORY_POINTS:]
         if sealed_in[n]:
             subject = key[1] or store.ORGANISATION_SUBJECT
-            open_value = selectors.series_opener(keys, subject)
             opened = selectors.open_series(keys, subject, [s for *_, s in recent])
             values = [
                 (p, value if s is not None else _float(v))
                 for (p, _, v, s), value in zip(recent, opened, strict=True)
             ]
-            same_period = {
-                p: open_value(s) if s is not None else _float(v) for p, v, s in clash[n]
-            }
+            same_period = {}
+            if clash[n]:
+                open_value = selectors.series_opener(keys, subject)
+                same_period = {
+                    p: open_value(s) if s is not None else _float(v)
+                    for p, v, s in clash[n]
+                }
         else:
             values = [(p, _float(v)) for p, _, v, _ in recent]
             same_period = {p: _float(v) for p, v, _ in clash[n]}
@@ -296,13 +371,7 @@ def _recent_query(
     )
 
 
-def _recent_grouped(
-    series: set[SeriesKey],
-    wanted: set[datetime.date],
-    versions: dict[int, set[int]],
-    since: datetime.date,
-    new_ids: set[int],
-) -> list[tuple[Any, ...]]:
+def _recent_grouped(query: _Query) -> list[tuple[Any, ...]]:
     """PostgreSQL: per series, its valid values since ``since`` under the
     batch's methodology versions and its valid values in the batch's periods,
     aggregated by the server: one row per series instead of one per value (the
@@ -315,6 +384,13 @@ def _recent_grouped(
     window holds little more than that). Ordered aggregates would sort every
     series once per array: that was a third of the query's time.
     """
+    with connection.cursor() as cursor:
+        cursor.execute(*_recent_grouped_sql(query))
+        return cursor.fetchall()
+
+
+def _recent_grouped_sql(query: _Query) -> tuple[str, dict[str, Any]]:
+    series, versions, new_ids = query.series, query.versions, query.new_ids
     table = connection.ops.quote_name(Observation._meta.db_table)
     people = sorted({p for _, p, _ in series if p is not None}, key=str)
     teams = sorted({t for _, p, t in series if p is None and t is not None})
@@ -348,21 +424,19 @@ def _recent_grouped(
     """  # noqa: S608
     array = bulk.array_literal
     params = {
-        "wanted": array(sorted(wanted)),
+        "wanted": array(sorted(query.wanted)),
         "cv_metric": array([m for m, _ in pairs]),
         "cv_version": array([v for _, v in pairs]),
         "valid": ObservationQuerySet.CURRENT_STATUS,  # as .current() reads
         "metrics": array(sorted(versions)),
-        "since": since,
+        "since": query.since,
         "people": array(people),
         "teams": array(teams),
         "organisation": organisation,
         "first_new": min(new_ids),
         "new": array(sorted(new_ids)),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    return sql, params
 
 
 def _float(value: Any) -> float | None:
@@ -489,7 +563,11 @@ def _screen(
     return (fresh & (spike | slip)).any(axis=1).tolist()
 
 
-def find_suspects(observations: Sequence[Observation]) -> list[Suspect]:
+def find_suspects(
+    observations: Sequence[Observation],
+    *,
+    prefetched: PrefetchedHistory | None = None,
+) -> list[Suspect]:
     """Suspect values among ``observations`` (just stored, status valid).
 
     Per metric: impossible values and duplicates are checked directly; slips and
@@ -500,7 +578,7 @@ def find_suspects(observations: Sequence[Observation]) -> list[Suspect]:
     if not new:
         return []
     metrics = {o.metric_id: o.metric for o in new}
-    history = _history(new)
+    history = _history(new, prefetched=prefetched)
     empty = _SeriesHistory([], {})
     per_series: dict[SeriesKey, list[Observation]] = defaultdict(list)
     for obs in new:
@@ -582,13 +660,18 @@ def quality_number(value: Any) -> float | None:
     return None
 
 
-def scan_observations(observations: list[Observation], actor: Any) -> list[Suspect]:
+def scan_observations(
+    observations: list[Observation],
+    actor: Any,
+    prefetched: PrefetchedHistory | None = None,
+) -> list[Suspect]:
     """Post-capture hook: quarantine suspect values and file their issues.
 
     Runs inside the capture's transaction, so a batch and its quarantine commit
-    (or roll back) together.
+    (or roll back) together. ``prefetched``: the history read
+    :func:`prefetch_history` sent before the batch was stored.
     """
-    suspects = find_suspects(observations)
+    suspects = find_suspects(observations, prefetched=prefetched)
     if not suspects:
         return []
     now = timezone.now()

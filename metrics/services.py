@@ -78,8 +78,13 @@ _activation_guards: list[ActivationGuard] = []
 #: evaluation period is released (e.g. the bias assessment gate, M8.5).
 ReleaseGuard = Callable[[datetime.date, datetime.date, Any], str | None]
 _release_guards: list[ReleaseGuard] = []
-#: hook(observations, actor) after a batch is stored (same transaction): data-quality scan …
-_post_capture_hooks: list[Callable[[list[Observation], Any], None]] = []
+#: hook(observations, actor) after a batch is stored (same transaction): data-quality
+#: scan … A hook may come with prefetch(observations), called before the batch is
+#: stored (its queries go to the server while the rows are sealed); whatever it
+#: returns reaches the hook as ``prefetched`` (None: nothing was prefetched).
+PostCaptureHook = Callable[..., Any]
+CapturePrefetch = Callable[[list[Observation]], Any]
+_post_capture_hooks: list[tuple[PostCaptureHook, CapturePrefetch | None]] = []
 #: hook(metric, changed_fields, actor) after a governed edit (e.g. revoke board approval).
 _metric_changed_hooks: list[Callable[[Metric, list[str], Any], None]] = []
 
@@ -99,9 +104,11 @@ def register_release_guard(guard: ReleaseGuard) -> None:
         _release_guards.append(guard)
 
 
-def register_post_capture_hook(hook: Callable[[list[Observation], Any], None]) -> None:
-    if hook not in _post_capture_hooks:
-        _post_capture_hooks.append(hook)
+def register_post_capture_hook(
+    hook: PostCaptureHook, *, prefetch: CapturePrefetch | None = None
+) -> None:
+    if all(registered is not hook for registered, _ in _post_capture_hooks):
+        _post_capture_hooks.append((hook, prefetch))
 
 
 def register_metric_changed_hook(
@@ -507,7 +514,15 @@ def store_prepared(
     ids = bulk.allocate_ids(Observation, len(observations))
     for obs, pk in zip(observations, ids, strict=True):
         obs.pk = pk
-    bulk.fast_insert(Observation, observations)
+    # The hooks' reads go to the server first and are answered while the rows
+    # are sealed and prepared here (one pipeline on PostgreSQL).
+    with bulk.pipelined():
+        prefetched = [
+            None if prefetch is None else prefetch(observations)
+            for _, prefetch in _post_capture_hooks
+        ]
+        columns, rows = bulk.prepare(Observation, observations)
+    bulk.insert_prepared(Observation, observations, columns, rows)
     bulk_history(
         Observation,
         observations,
@@ -516,8 +531,11 @@ def store_prepared(
         user=actor,
         live_rows_match=True,
     )
-    for hook in _post_capture_hooks:
-        hook(observations, actor)
+    for (hook, prefetch), ahead in zip(_post_capture_hooks, prefetched, strict=True):
+        if prefetch is None:
+            hook(observations, actor)
+        else:
+            hook(observations, actor, prefetched=ahead)
     return observations
 
 

@@ -323,11 +323,8 @@ def _copy_live_rows(
 
     @contextlib.contextmanager
     def copying() -> Iterator[None]:
-        connection.ensure_connection()
         with connection.cursor() as cursor:
-            # Errors the server reports at the end of the pipeline are raised
-            # as Django's database errors, as any query's are.
-            with connection.wrap_database_errors, connection.connection.pipeline():
+            with bulk.pipelined(using=using):
                 cursor.execute(sql, params)
                 yield
             if cursor.rowcount != expected:

@@ -502,3 +502,69 @@ def test_the_aggregated_history_read_matches_the_plain_one(org, cat, on_postgres
     calls_a = (cat.calls.pk, org.people["member_a"].pk, None)
     assert [v for _, v in plain[calls_a].values] == [12.0, 13.0]
     assert list(plain[calls_a].same_period.values()) == [float(NORMAL[3])]
+
+
+def test_the_history_read_is_sent_before_the_batch_is_stored(
+    org, cat, on_postgres, monkeypatch
+):
+    """The screen's history read goes to the server before the batch's rows are
+    inserted (answered while they are sealed), is read once, and judges the
+    batch exactly as a read after the insert would."""
+    from governance import bulk
+
+    record(org, calls_rows(org, NORMAL))
+    steps: list[str] = []
+    real_prefetch, real_insert = quality.prefetch_history, bulk.insert_prepared
+    real_find = quality.find_suspects
+
+    def prefetch(observations):
+        steps.append("history read sent")
+        return real_prefetch(observations)
+
+    def insert(model, *args, **kwargs):
+        if model is Observation:
+            steps.append("batch inserted")
+        return real_insert(model, *args, **kwargs)
+
+    judged: list[tuple[list, list]] = []
+    queries = CaptureQueriesContext(connection)
+
+    def history_reads() -> int:
+        return sum("array_agg" in q["sql"] for q in queries.captured_queries)
+
+    def find(observations, *, prefetched=None):
+        assert isinstance(prefetched, quality.PrefetchedHistory)
+        assert history_reads() == 1  # sent ahead
+        found = real_find(observations, prefetched=prefetched)
+        assert history_reads() == 1  # and not read again
+        judged.append((found, real_find(observations)))  # read now, to compare
+        return found
+
+    monkeypatch.setattr(bulk, "insert_prepared", insert)
+    monkeypatch.setattr(quality, "find_suspects", find)
+    monkeypatch.setattr(
+        services,
+        "_post_capture_hooks",
+        [(quality.scan_observations, prefetch)],
+    )
+    with queries:
+        new = record(org, calls_rows(org, [1, 119], start=12))  # a ×100 slip
+    assert steps == ["history read sent", "batch inserted"]
+    ((found, again),) = judged
+    assert [(s.observation.pk, s.kind, s.detail) for s in found] == [
+        (s.observation.pk, s.kind, s.detail) for s in again
+    ]
+    assert [s.kind for s in found] == ["unit_slip"]
+    assert [o.status for o in new] == [
+        Observation.Status.QUARANTINED,
+        Observation.Status.VALID,
+    ]
+
+
+def test_a_history_read_prefetched_for_other_rows_is_not_used(org, cat, on_postgres):
+    stored = record(org, calls_rows(org, NORMAL))
+    other = quality.prefetch_history(stored[:3])
+    new = record(org, calls_rows(org, [119], start=12))
+    assert other is not None
+    assert quality._history(new, prefetched=other) == quality._history(new)
+    assert other._rows is None  # never read: it was made for other rows

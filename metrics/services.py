@@ -196,11 +196,12 @@ def _people_for_validation(employees: set[str]) -> list[Person]:
     )
     people = []
     new = Person.__new__
+    db = rows.db
     for values in rows:
         person = new(Person)
         person.__dict__.update(zip(_PERSON_COLUMNS, values, strict=True))
         state = ModelState()
-        state.adding, state.db = False, rows.db
+        state.adding, state.db = False, db
         person.__dict__["_state"] = state
         people.append(person)
     return people

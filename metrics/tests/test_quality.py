@@ -568,3 +568,28 @@ def test_a_history_read_prefetched_for_other_rows_is_not_used(org, cat, on_postg
     assert other is not None
     assert quality._history(new, prefetched=other) == quality._history(new)
     assert other._rows is None  # never read: it was made for other rows
+
+
+def test_a_capture_chains_its_rows_under_one_lock_without_reading_them_back(
+    org, cat, on_postgres
+):
+    """Production settings (no read-back check): a batch with a quarantined
+    value takes the chain's head once and reads none of its history rows back
+    (their hashes are known as written); the trail verifies."""
+    from django.test import override_settings
+
+    record(org, calls_rows(org, NORMAL))
+    history = Observation.history.model._meta.db_table
+    with (
+        override_settings(AUDIT_CHAIN_CHECK_WRITES=False),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        new = record(org, calls_rows(org, [1, 119], start=12))
+    assert new[0].status == Observation.Status.QUARANTINED
+    sqls = [q["sql"] for q in queries.captured_queries]
+    head_reads = [
+        s for s in sqls if s.startswith("SELECT") and "governance_audithead" in s
+    ]
+    assert len(head_reads) == 1
+    assert not [s for s in sqls if s.startswith("SELECT") and f'FROM "{history}"' in s]
+    assert chain.verify().ok

@@ -53,7 +53,7 @@ from governance.admin_base import (
     MaskingChangeList,
     ReadOnlyGovernedAdmin,
 )
-from governance.models import User
+from governance.models import Person, User
 from governance.pseudonyms import account_label, account_pseudonym
 from metrics import exports, methodology, readiness, resources, services, smart
 from metrics.models import (
@@ -1280,13 +1280,246 @@ class ChangeRequestAdmin(ActorFormMixin, GovernedModelAdmin):
         return self._decide(request, queryset, approve=False)
 
 
+class DisputeAddForm(GovernedAdminForm):
+    """Raise a dispute through :func:`metrics.stewardship.raise_dispute`."""
+
+    actor: Any = None
+
+    class Meta:
+        model = StewardshipDispute
+        fields = ["title", "description", "metrics"]
+
+    def clean(self) -> dict[str, Any]:
+        from metrics import stewardship
+
+        cleaned = super().clean()
+        if not self.errors:
+            check_with_service(
+                self,
+                lambda: stewardship.raise_dispute(
+                    actor=self.actor,
+                    title=cleaned["title"],
+                    description=cleaned["description"],
+                    metrics=list(cleaned["metrics"]),
+                ),
+            )
+        return cleaned
+
+
+class _StewardChoice(forms.ModelChoiceField):
+    """Stewards by employee id and department: no name is decrypted here."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        departments = ", ".join(sorted(d.name for d in obj.stewarded_departments.all()))
+        return f"{obj.employee_id} · steward of {departments}"
+
+
+class DisputeAssignForm(forms.Form):
+    steward = _StewardChoice(
+        queryset=Person.objects.none(),
+        required=False,
+        empty_label="The steward of the first disputed metric's department",
+        help_text="A steward of a department whose metric is disputed.",
+    )
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.TextInput(attrs={"size": 80}),
+        help_text="Recorded in the history and the audit trail.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["steward"].queryset = (  # type: ignore[attr-defined]
+            Person._base_manager.filter(stewarded_departments__isnull=False)
+            .distinct()
+            .only("id", "employee_id")
+            .prefetch_related("stewarded_departments")
+            .order_by("employee_id")
+        )
+
+
+class ResolutionForm(forms.Form):
+    resolution = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        help_text="What was decided; kept on the dispute, in its history and the audit trail.",
+    )
+
+
 @admin.register(StewardshipDispute)
-class StewardshipDisputeAdmin(GovernedModelAdmin):
+class StewardshipDisputeAdmin(ActorFormMixin, GovernedModelAdmin):
+    """Disputes over metric definitions (M3.3), moved only through their
+    workflow (:mod:`metrics.stewardship`): raised with the add form, then
+    assigned, escalated and resolved by the changelist's actions. The record
+    itself is never edited: who may do what is the services' to decide."""
+
     list_display = ["title", "status", "assigned_steward", "resolved_at"]
     list_filter = ["status"]
     list_select_related = ["assigned_steward"]
     search_fields = ["title"]
-    autocomplete_fields = ["metrics", "assigned_steward"]
+    autocomplete_fields = ["metrics"]
+    actions = ["assign_selected", "escalate_selected", "resolve_selected"]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = DisputeAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["title", "description", "metrics"]
+        return [
+            "title",
+            "description",
+            "metrics",
+            "status",
+            "assigned_steward",
+            "raised_by",
+            "resolution",
+            "resolved_at",
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Disputes move through actions, never edits: the page is read-only.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_act_permission(self, request: HttpRequest) -> bool:
+        return permissions.has_model_perm(request.user, StewardshipDispute, "change")
+
+    @admin.display(description="Raised by")
+    def raised_by(self, obj: StewardshipDispute) -> str:
+        return _usernames({obj.raised_by_id}).get(obj.raised_by_id, "—")
+
+    def save_governed(
+        self, request: HttpRequest, obj: Any, form: Any, change: bool, reason: str
+    ) -> None:
+        from metrics import stewardship
+
+        if change:
+            return  # read-only
+        raised = stewardship.raise_dispute(
+            actor=request.user,
+            title=form.cleaned_data["title"],
+            description=form.cleaned_data["description"],
+            metrics=list(form.cleaned_data["metrics"]),
+        )
+        obj.pk = raised.pk
+        obj._state.adding = False
+
+    def save_related(
+        self, request: HttpRequest, form: Any, formsets: Any, change: bool
+    ) -> None:
+        """The service set the disputed metrics (and recorded them)."""
+
+    def _act(
+        self,
+        request: HttpRequest,
+        queryset: Any,
+        *,
+        action: str,
+        form: forms.Form,
+        call: Callable[[StewardshipDispute, dict[str, Any]], Any],
+        done: str,
+        title: str,
+        explanation: str,
+        button: str,
+    ) -> HttpResponse | None:
+        if "confirm" not in request.POST or not form.is_valid():
+            return _intermediate(
+                self,
+                request,
+                queryset,
+                action=action,
+                title=title,
+                form=form,
+                explanation=explanation,
+                button=button,
+            )
+        count = 0
+        for dispute in queryset:
+            try:
+                call(dispute, form.cleaned_data)
+                count += 1
+            except (ValidationError, PermissionDenied) as exc:
+                text = "; ".join(getattr(exc, "messages", [str(exc)]))
+                self.message_user(request, f"“{dispute.title}”: {text}", messages.ERROR)
+        if count:
+            self.message_user(request, f"{done} {count} dispute(s).", messages.SUCCESS)
+        return None
+
+    @admin.action(description="Assign selected disputes", permissions=["act"])
+    def assign_selected(
+        self, request: HttpRequest, queryset: Any
+    ) -> HttpResponse | None:
+        from metrics import stewardship
+
+        return self._act(
+            request,
+            queryset,
+            action="assign_selected",
+            form=DisputeAssignForm(request.POST if "confirm" in request.POST else None),
+            call=lambda dispute, data: stewardship.assign_dispute(
+                actor=request.user,
+                dispute=dispute,
+                steward=data["steward"],
+                reason=data["reason"],
+            ),
+            done="Assigned",
+            title="Assign disputes",
+            explanation="To a steward of a department whose metric is disputed.",
+            button="Assign",
+        )
+
+    @admin.action(description="Escalate selected disputes", permissions=["act"])
+    def escalate_selected(
+        self, request: HttpRequest, queryset: Any
+    ) -> HttpResponse | None:
+        from metrics import stewardship
+
+        return self._act(
+            request,
+            queryset,
+            action="escalate_selected",
+            form=ReasonForm(request.POST if "confirm" in request.POST else None),
+            call=lambda dispute, data: stewardship.escalate_dispute(
+                actor=request.user, dispute=dispute, reason=data["reason"]
+            ),
+            done="Escalated",
+            title="Escalate disputes",
+            explanation="Organisation-wide roles then decide them.",
+            button="Escalate",
+        )
+
+    @admin.action(description="Resolve selected disputes", permissions=["act"])
+    def resolve_selected(
+        self, request: HttpRequest, queryset: Any
+    ) -> HttpResponse | None:
+        from metrics import stewardship
+
+        return self._act(
+            request,
+            queryset,
+            action="resolve_selected",
+            form=ResolutionForm(request.POST if "confirm" in request.POST else None),
+            call=lambda dispute, data: stewardship.resolve_dispute(
+                actor=request.user, dispute=dispute, resolution=data["resolution"]
+            ),
+            done="Resolved",
+            title="Resolve disputes",
+            explanation=(
+                "An open dispute is resolved by its assigned steward; an escalated "
+                "one by an organisation-wide role."
+            ),
+            button="Resolve",
+        )
 
 
 @admin.register(FieldName)

@@ -584,19 +584,21 @@ MATRIX: dict[str, dict[str, Expect]] = {
         auditor       ok      denied  read    denied  ok      gone    ok      all
         admin         ok      ok      read    denied  ok      gone    ok      all
     """),
+    # Disputes move only through their workflow's actions (metrics/tests/
+    # test_admin_disputes.py): the record is read-only and never deleted.
     "metrics.stewardshipdispute": _table("""
         role          list    add     change  delete  history version autoc   rows
         anonymous     login   login   login   login   login   login   n/a     none
         nobody        login   login   login   login   login   login   n/a     none
         employee      login   login   login   login   login   login   n/a     none
         hr            ok      ok      read    denied  ok      gone    n/a     all
-        compliance    ok      denied  write   denied  ok      gone    n/a     all
-        steward       ok      ok      write   denied  ok      gone    n/a     all
+        compliance    ok      denied  read    denied  ok      gone    n/a     all
+        steward       ok      ok      read    denied  ok      gone    n/a     all
         metric_owner  ok      denied  read    denied  ok      gone    n/a     all
         board         denied  denied  denied  denied  denied  gone    n/a     none
         manager       ok      denied  read    denied  ok      gone    n/a     all
         auditor       ok      denied  read    denied  ok      gone    n/a     all
-        admin         ok      ok      write   ok      ok      gone    n/a     all
+        admin         ok      ok      read    denied  ok      gone    n/a     all
     """),
     "metrics.fieldname": _table("""
         role          list    add     change  delete  history version autoc   rows

@@ -166,6 +166,9 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
         if obj is not None:
             display.apply_masks(obj, request.user, via="admin")
             mask_related([obj], request.user)
+            # Who is looking, for labels of accounts named on the page (an
+            # auditor sees pseudonyms: governance.pseudonyms.account_label).
+            obj.__dict__["_pgp_viewer"] = request.user
         return obj
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:

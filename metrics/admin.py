@@ -53,7 +53,7 @@ from governance.admin_base import (
     MaskingChangeList,
     ReadOnlyGovernedAdmin,
 )
-from governance.models import Person, User
+from governance.models import Person
 from governance.pseudonyms import account_label, account_pseudonym
 from metrics import exports, methodology, readiness, resources, services, smart
 from metrics.models import (
@@ -177,13 +177,6 @@ def _intermediate(
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
         },
     )
-
-
-def _usernames(ids: set[Any]) -> dict[Any, str]:
-    ids = {i for i in ids if i is not None}
-    if not ids:
-        return {}
-    return dict(User.objects.filter(pk__in=ids).values_list("pk", "username"))
 
 
 # -- the analytical pages (metrics/admin_views.py, another module's) -------------
@@ -1058,14 +1051,6 @@ class MethodologyVersionAdmin(ActorFormMixin, GovernedModelAdmin):
     def approved_by(self, obj: MethodologyVersion) -> str:
         return _account(obj, obj.approved_by_id)
 
-    def get_object(
-        self, request: HttpRequest, object_id: str, from_field: Any = None
-    ) -> Any:
-        obj = super().get_object(request, object_id, from_field)
-        if obj is not None:
-            obj.__dict__["_pgp_viewer"] = request.user  # for the account labels
-        return obj
-
 
 # -- change control ---------------------------------------------------------------
 
@@ -1196,11 +1181,11 @@ class ChangeRequestAdmin(ActorFormMixin, GovernedModelAdmin):
 
     @admin.display(description="Requested by")
     def requested_by(self, obj: ChangeRequest) -> str:
-        return _usernames({obj.requested_by_id}).get(obj.requested_by_id, "—")
+        return _account(obj, obj.requested_by_id)
 
     @admin.display(description="Decided by")
     def decided_by(self, obj: ChangeRequest) -> str:
-        return _usernames({obj.decided_by_id}).get(obj.decided_by_id, "—")
+        return _account(obj, obj.decided_by_id)
 
     def save_governed(
         self, request: HttpRequest, obj: Any, form: Any, change: bool, reason: str
@@ -1396,7 +1381,7 @@ class StewardshipDisputeAdmin(ActorFormMixin, GovernedModelAdmin):
 
     @admin.display(description="Raised by")
     def raised_by(self, obj: StewardshipDispute) -> str:
-        return _usernames({obj.raised_by_id}).get(obj.raised_by_id, "—")
+        return _account(obj, obj.raised_by_id)
 
     def save_governed(
         self, request: HttpRequest, obj: Any, form: Any, change: bool, reason: str
@@ -1889,7 +1874,7 @@ class ObservationAdmin(ActorFormMixin, ExportMixin, GovernedModelAdmin):
 
     @admin.display(description="Entered by")
     def entered_by(self, obj: Observation) -> str:
-        return _usernames({obj.entered_by_id}).get(obj.entered_by_id, "—")
+        return _account(obj, obj.entered_by_id)
 
     @admin.display(description="Superseded by")
     def superseded_by_link(self, obj: Observation) -> str:

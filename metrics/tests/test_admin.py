@@ -963,3 +963,35 @@ def test_evaluation_status_is_not_editable_and_released_ones_are_read_only(clien
     assert response.status_code == 403
     evaluation.refresh_from_db()
     assert evaluation.score == _D("3")
+
+
+@pytest.mark.parametrize("principal, pseudonymised", [("auditor", True), ("hr", False)])
+def test_accounts_on_record_pages_are_named_as_the_viewer_may_see_them(
+    client, org, cat, principal, pseudonymised
+):
+    """Who filed a change request and who entered a value: the username, or
+    for an auditor the pseudonym of the person behind the account."""
+    from governance import pseudonyms
+
+    request = _pending(org, cat.calls, by="hr")
+    (obs,) = services.record_observations(
+        actor=org.users["hr"],
+        rows=[
+            {
+                "metric": "support.resolution_rate",
+                "team": "Team A",
+                "period_start": "2024-01-01",
+                "value": "0.9",
+            }
+        ],
+    )
+    hr_alias = pseudonyms.pseudonym(org.people["hr"].pk)
+    client.force_login(org.users[principal])
+    for page in (
+        url("changerequest_change", request.pk),
+        url("observation_change", obs.pk),
+    ):
+        html = client.get(page).content.decode()
+        shown = 'readonly">hr<' in html
+        assert shown is not pseudonymised, page
+        assert (hr_alias in html) is pseudonymised, page

@@ -196,3 +196,33 @@ def test_who_may_raise_and_decide(client, org, cat, principal):
     act(client, "resolve_selected", dispute, resolution="decided")
     dispute.refresh_from_db()
     assert (dispute.status == StewardshipDispute.Status.RESOLVED) is resolves
+
+
+@pytest.mark.parametrize("principal, pseudonymised", [("auditor", True), ("hr", False)])
+def test_the_dispute_page_names_people_as_the_viewer_may_see_them(
+    client, org, cat, principal, pseudonymised
+):
+    from governance import pseudonyms
+
+    dispute = stewardship.raise_dispute(
+        actor=org.users["steward"],
+        title="Calls vs resolution",
+        description="Two definitions.",
+        metrics=[cat.calls],
+    )
+    steward = org.people["steward_sales"]
+    client.force_login(org.users[principal])
+    for page in (url("change", dispute.pk), url("changelist")):
+        html = client.get(page).content.decode()
+        identities = [steward.employee_id, "Stew Ard"]
+        if page != url("changelist"):
+            identities.append(org.users["steward"].username)  # raised by
+        if pseudonymised:
+            assert pseudonyms.pseudonym(steward.pk) in html
+            for value in identities:
+                assert f">{value}" not in html and f" {value}<" not in html, (
+                    page,
+                    value,
+                )
+        else:
+            assert steward.employee_id in html

@@ -22,7 +22,7 @@ stored and the rule lives in one place.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -149,6 +149,30 @@ class ReasonForm(forms.Form):
         widget=forms.TextInput(attrs={"size": 80}),
         help_text="Recorded in the history and the audit trail.",
     )
+
+
+def _apply_each(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    objects: Iterable[Any],
+    call: Callable[[Any], Any],
+    *,
+    label: Callable[[Any], str],
+    done: Callable[[int], str],
+) -> int:
+    """An action's service call on each selected object: a refusal is reported
+    for that object (its service changed nothing), the successes once."""
+    count = 0
+    for obj in objects:
+        try:
+            call(obj)
+            count += 1
+        except (ValidationError, PermissionDenied) as exc:
+            text = "; ".join(getattr(exc, "messages", [str(exc)]))
+            model_admin.message_user(request, f"{label(obj)}: {text}", messages.ERROR)
+    if count:
+        model_admin.message_user(request, done(count), messages.SUCCESS)
+    return count
 
 
 def _intermediate(
@@ -537,25 +561,19 @@ class MetricAdmin(ActorFormMixin, GovernedModelAdmin):
     ) -> HttpResponse | None:
         form = ReasonForm(request.POST if "confirm" in request.POST else None)
         if form.is_valid():
-            done = 0
-            for metric in queryset:
-                try:
-                    services.metric_transition(
-                        actor=request.user,
-                        metric=metric,
-                        status=status,
-                        reason=form.cleaned_data["reason"],
-                    )
-                    done += 1
-                except (ValidationError, PermissionDenied) as exc:
-                    text = "; ".join(getattr(exc, "messages", [str(exc)]))
-                    self.message_user(request, f"{metric.key}: {text}", messages.ERROR)
-            if done:
-                self.message_user(
-                    request,
-                    f"{verb} {done} metric(s).",
-                    messages.SUCCESS,
-                )
+            _apply_each(
+                self,
+                request,
+                queryset,
+                lambda metric: services.metric_transition(
+                    actor=request.user,
+                    metric=metric,
+                    status=status,
+                    reason=form.cleaned_data["reason"],
+                ),
+                label=lambda metric: metric.key,
+                done=lambda n: f"{verb} {n} metric(s).",
+            )
             return None
         return _intermediate(
             self,
@@ -1207,28 +1225,22 @@ class ChangeRequestAdmin(ActorFormMixin, GovernedModelAdmin):
         action = "approve_selected" if approve else "reject_selected"
         form = DecisionForm(request.POST if "confirm" in request.POST else None)
         if form.is_valid():
-            done = 0
-            for change_request in queryset.select_related("metric"):
-                try:
-                    services.change_request_decide(
-                        actor=request.user,
-                        change_request=change_request,
-                        approve=approve,
-                        note=form.cleaned_data["note"],
-                    )
-                    done += 1
-                except (ValidationError, PermissionDenied) as exc:
-                    text = "; ".join(getattr(exc, "messages", [str(exc)]))
-                    self.message_user(
-                        request, f"#{change_request.pk}: {text}", messages.ERROR
-                    )
-            if done:
-                self.message_user(
-                    request,
-                    f"{'Approved and applied' if approve else 'Rejected'} {done} "
-                    "change request(s).",
-                    messages.SUCCESS,
-                )
+            _apply_each(
+                self,
+                request,
+                queryset.select_related("metric"),
+                lambda change_request: services.change_request_decide(
+                    actor=request.user,
+                    change_request=change_request,
+                    approve=approve,
+                    note=form.cleaned_data["note"],
+                ),
+                label=lambda change_request: f"#{change_request.pk}",
+                done=lambda n: (
+                    f"{'Approved and applied' if approve else 'Rejected'} {n} "
+                    "change request(s)."
+                ),
+            )
             return None
         return _intermediate(
             self,
@@ -1299,18 +1311,14 @@ class _StewardChoice(forms.ModelChoiceField):
         return f"{obj.employee_id} · steward of {departments}"
 
 
-class DisputeAssignForm(forms.Form):
+class DisputeAssignForm(ReasonForm):
     steward = _StewardChoice(
         queryset=Person.objects.none(),
         required=False,
         empty_label="The steward of the first disputed metric's department",
         help_text="A steward of a department whose metric is disputed.",
     )
-    reason = forms.CharField(
-        max_length=500,
-        widget=forms.TextInput(attrs={"size": 80}),
-        help_text="Recorded in the history and the audit trail.",
-    )
+    field_order = ["steward", "reason"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -1428,16 +1436,14 @@ class StewardshipDisputeAdmin(ActorFormMixin, GovernedModelAdmin):
                 explanation=explanation,
                 button=button,
             )
-        count = 0
-        for dispute in queryset:
-            try:
-                call(dispute, form.cleaned_data)
-                count += 1
-            except (ValidationError, PermissionDenied) as exc:
-                text = "; ".join(getattr(exc, "messages", [str(exc)]))
-                self.message_user(request, f"“{dispute.title}”: {text}", messages.ERROR)
-        if count:
-            self.message_user(request, f"{done} {count} dispute(s).", messages.SUCCESS)
+        _apply_each(
+            self,
+            request,
+            queryset,
+            lambda dispute: call(dispute, form.cleaned_data),
+            label=lambda dispute: f"“{dispute.title}”",
+            done=lambda n: f"{done} {n} dispute(s).",
+        )
         return None
 
     @admin.action(description="Assign selected disputes", permissions=["act"])
@@ -2216,21 +2222,19 @@ class DataQualityIssueAdmin(ReadOnlyGovernedAdmin):
                 explanation="The values are right: they leave quarantine as they are.",
                 button="Confirm",
             )
-        done = 0
-        for issue in queryset:
-            try:
-                quality.decide_issue(
-                    actor=request.user,
-                    issue=issue,
-                    decision="confirm",
-                    reason=form.cleaned_data["reason"],
-                )
-                done += 1
-            except (ValidationError, PermissionDenied) as exc:
-                text = "; ".join(getattr(exc, "messages", [str(exc)]))
-                self.message_user(request, f"{issue}: {text}", messages.ERROR)
-        if done:
-            self.message_user(request, f"Confirmed {done} value(s).", messages.SUCCESS)
+        _apply_each(
+            self,
+            request,
+            queryset,
+            lambda issue: quality.decide_issue(
+                actor=request.user,
+                issue=issue,
+                decision="confirm",
+                reason=form.cleaned_data["reason"],
+            ),
+            label=str,
+            done=lambda n: f"Confirmed {n} value(s).",
+        )
         return None
 
 
@@ -2453,18 +2457,16 @@ class ApiTokenAdmin(_UnhistoriedMixin, ActorFormMixin, GovernedModelAdmin):
                 explanation="Revoked tokens stop working at once, for good.",
                 button="Revoke",
             )
-        done = 0
-        for token in queryset.filter(revoked_at__isnull=True):
-            try:
-                tokens.revoke_token(
-                    actor=request.user, token=token, reason=form.cleaned_data["reason"]
-                )
-                done += 1
-            except (ValidationError, PermissionDenied) as exc:
-                text = "; ".join(getattr(exc, "messages", [str(exc)]))
-                self.message_user(request, f"{token}: {text}", messages.ERROR)
-        if done:
-            self.message_user(request, f"Revoked {done} token(s).", messages.SUCCESS)
+        _apply_each(
+            self,
+            request,
+            queryset.filter(revoked_at__isnull=True),
+            lambda token: tokens.revoke_token(
+                actor=request.user, token=token, reason=form.cleaned_data["reason"]
+            ),
+            label=str,
+            done=lambda n: f"Revoked {n} token(s).",
+        )
         return None
 
 

@@ -163,8 +163,9 @@ class PrefetchedHistory:
     """A batch's history read, sent to the server ahead of time (see
     :func:`prefetch_history`); its rows are read when first asked for."""
 
-    def __init__(self, new_ids: set[int], cursor: Any) -> None:
-        self.new_ids = frozenset(new_ids)
+    def __init__(self, query: _Query, cursor: Any) -> None:
+        self.query = query
+        self.new_ids = frozenset(query.new_ids)
         self._cursor: Any = cursor
         self._rows: list[tuple[Any, ...]] | None = None
 
@@ -175,6 +176,11 @@ class PrefetchedHistory:
             finally:
                 self._cursor.close()
         return self._rows
+
+    def discard(self) -> None:
+        """Not used (made for other rows): release its cursor."""
+        if self._rows is None:
+            self._cursor.close()
 
 
 def prefetch_history(observations: Sequence[Observation]) -> PrefetchedHistory | None:
@@ -198,7 +204,7 @@ def prefetch_history(observations: Sequence[Observation]) -> PrefetchedHistory |
     except BaseException:
         cursor.close()
         raise
-    return PrefetchedHistory(query.new_ids, cursor)
+    return PrefetchedHistory(query, cursor)
 
 
 def _history(
@@ -225,11 +231,17 @@ def _history(
     same aggregated read sent earlier by :func:`prefetch_history` (used when it
     was made for exactly these rows).
     """
-    query = _Query.of(new)
-    new_ids, series, periods = query.new_ids, query.series, query.periods
-    versions, since = query.versions, query.since
     if grouped is None:
         grouped = connection.vendor == "postgresql"
+    if prefetched is not None and (
+        not grouped or prefetched.new_ids != {obs.pk for obs in new}
+    ):
+        prefetched.discard()
+        prefetched = None
+    # The prefetched read was asked for these very rows: its query stands.
+    query = prefetched.query if prefetched is not None else _Query.of(new)
+    new_ids, series, periods = query.new_ids, query.series, query.periods
+    versions, since = query.versions, query.since
     # Series by the driver's own values (a person id is a UUID, or its hex on
     # SQLite; dates may be ISO text), so the loop hashes no UUIDs or dates.
     index: dict[tuple[Any, Any, Any], int] = {}
@@ -251,10 +263,7 @@ def _history(
     clash: list[list[tuple[Any, Any, Any]]] = [[] for _ in order]
     sealed_in = [False] * len(order)
     if grouped:
-        if prefetched is not None and prefetched.new_ids == new_ids:
-            rows = prefetched.rows()
-        else:
-            rows = _recent_grouped(query)
+        rows = _recent_grouped(query) if prefetched is None else prefetched.rows()
         for (
             metric_id,
             person_id,

@@ -568,6 +568,7 @@ def test_a_history_read_prefetched_for_other_rows_is_not_used(org, cat, on_postg
     assert other is not None
     assert quality._history(new, prefetched=other) == quality._history(new)
     assert other._rows is None  # never read: it was made for other rows
+    assert other._cursor.closed  # and its cursor released
 
 
 def test_a_capture_chains_its_rows_under_one_lock_without_reading_them_back(

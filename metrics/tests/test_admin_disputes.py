@@ -178,6 +178,7 @@ MATRIX = {
     "auditor": (False, False, False),
     "board": (False, False, False),
     "employee": (False, False, False),
+    "nobody": (False, False, False),
 }
 
 

@@ -339,7 +339,7 @@ def assign_reviewer(*, actor: Any, appeal: Appeal, reviewer: User) -> Appeal:
     appeal.reviewer = reviewer
     for perm in _GRANTS:
         assign_perm(perm, reviewer, appeal)
-    save_governed(appeal, actor=actor, reason=f"reviewer assigned: {reviewer.username}")
+    save_governed(appeal, actor=actor, reason="reviewer assigned")
     _event(
         "reviewer_assigned",
         appeal,

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
-from governance import permissions, services
+from governance import labels, permissions, services
 from governance.admin_base import (
     GovernedInline,
     GovernedModelAdmin,
@@ -205,10 +205,19 @@ class MembershipAdmin(GovernedModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyGovernedAdmin):
-    list_display = ["occurred_at", "action", "actor_label", "object_type", "object_id"]
+    list_display = ["occurred_at", "action", "actor", "object_type", "object_id"]
     list_filter = ["action"]
     search_fields = ["action", "object_id", "actor_label"]
     date_hierarchy = "occurred_at"
+    exclude = ["actor_label"]
+    readonly_fields = ["actor"]
+
+    @admin.display(description="actor")
+    def actor(self, obj: AuditEvent) -> str:
+        """Who acted, named for the viewer (a pseudonym for auditors)."""
+        if obj.actor_id is None:
+            return obj.actor_label or "system"
+        return labels.account_id(obj.actor_id, username=obj.actor_label)
 
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: Any = None

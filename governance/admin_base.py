@@ -26,11 +26,13 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views import main
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
 
 from governance import display, permissions, pseudonyms, services
@@ -166,9 +168,6 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
         if obj is not None:
             display.apply_masks(obj, request.user, via="admin")
             mask_related([obj], request.user)
-            # Who is looking, for labels of accounts named on the page (an
-            # auditor sees pseudonyms: governance.pseudonyms.account_label).
-            obj.__dict__["_pgp_viewer"] = request.user
         return obj
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
@@ -213,6 +212,41 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
         # A pseudonymised viewer finds people by the pseudonym they see, never
         # by who they are (that would link an identity to its pseudonym).
         return pseudonyms.search(queryset, fields, search_term), True
+
+    # -- query-string lookups ---------------------------------------------------
+
+    def lookup_allowed(
+        self, lookup: str, value: str, request: HttpRequest | None = None
+    ) -> bool:
+        if refused_lookup(self.model, lookup, getattr(request, "user", None)):
+            return False
+        return bool(super().lookup_allowed(lookup, value, request))
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: Any = None
+    ) -> HttpResponse:
+        refused = [
+            key
+            for key in request.GET
+            if key not in _CHANGELIST_PARAMS
+            and refused_lookup(self.model, key, request.user)
+        ]
+        if refused:
+            # A clear refusal, never an answer: filtering by who someone is
+            # would link an identity to what the viewer sees instead.
+            return TemplateResponse(
+                request,
+                "admin/refused_lookup.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "This filter isn't available",
+                    "opts": self.model._meta,
+                    "refused": refused,
+                    "changelist_url": request.path,
+                },
+                status=400,
+            )
+        return super().changelist_view(request, extra_context)
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         result = []
@@ -380,6 +414,42 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
 
     def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
         return True
+
+
+_CHANGELIST_PARAMS = frozenset(
+    {
+        main.ALL_VAR,
+        main.ORDER_VAR,
+        main.PAGE_VAR,
+        main.SEARCH_VAR,
+        main.ERROR_FLAG,
+        main.IS_POPUP_VAR,
+        main.TO_FIELD_VAR,
+        main.IS_FACETS_VAR,
+        "_changelist_filters",
+    }
+)
+
+
+def refused_lookup(model: type[models.Model], lookup: str, user: Any) -> bool:
+    """Whether ``user`` may not filter ``model`` by ``lookup`` from the query
+    string: encrypted values can't be compared by anyone, and a pseudonymised
+    viewer may not filter by what identifies a person or an account."""
+    current: Any = model
+    for part in lookup.split("__"):
+        try:
+            field = current._meta.get_field(part)
+        except Exception:  # noqa: BLE001 - a transform (``__in``) or unknown
+            break
+        if part in {f.name for f in display.encrypted_fields(current)}:
+            return True
+        if field.is_relation and field.related_model is not None:
+            current = field.related_model
+            continue
+        break
+    return pseudonyms.sees_pseudonyms(user) and pseudonyms.is_identifying_lookup(
+        model, lookup
+    )
 
 
 def _masking(formfield: Any, db_field: Any, request: HttpRequest) -> Any:

@@ -402,7 +402,7 @@ def give_consent(
         lawful_basis = ConsentRecord.LawfulBasis.CONSENT
         given_at = now
         evidence = evidence or (
-            f"Given on the self-service page by account “{actor.get_username()}” "
+            "Given on the self-service page by the person's own account "
             f"after reading text version {purpose.text_version}."
         )
     else:

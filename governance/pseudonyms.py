@@ -200,35 +200,22 @@ def account_pseudonym(user_id: Any) -> str:
 
 
 def account_label(user_id: Any, viewer: Any) -> str:
-    """How a user account (e.g. who approved something) is named to ``viewer``:
-    the username, or for a pseudonymised viewer the pseudonym of the person
-    behind the account (``U-…`` for accounts without one)."""
-    if user_id is None:
-        return "—"
-    from django.contrib.auth import get_user_model
+    """How a user account (e.g. who approved something) is named to ``viewer``
+    (:func:`governance.labels.account_id`)."""
+    from governance import labels
 
-    from governance.models import Person
-
-    if sees_pseudonyms(viewer):
-        person_id = (
-            Person.objects.filter(user_id=user_id).values_list("pk", flat=True).first()
-        )
-        if person_id is not None and not _is_self(viewer, person_id):
-            return pseudonym(person_id)
-        if person_id is None and getattr(viewer, "pk", None) != user_id:
-            return account_pseudonym(user_id)
-    account = get_user_model().objects.filter(pk=user_id).first()
-    return account.get_username() if account is not None else f"user #{user_id}"
+    return labels.account_id(user_id, viewer)
 
 
 def person_label(person: Any, viewer: Any) -> str:
-    """``str()`` of a person as ``viewer`` may see it (masked, pseudonymised)."""
+    """A person as ``viewer`` may see them: masked, then labelled by
+    :func:`governance.labels.person`."""
     if person is None:
         return "—"
-    from governance import display
+    from governance import display, labels
 
     display.apply_masks_many([person], viewer)
-    return str(person)
+    return labels.person(person, viewer)
 
 
 def _is_self(viewer: Any, person_id: Any) -> bool:
@@ -237,10 +224,25 @@ def _is_self(viewer: Any, person_id: Any) -> bool:
     return permissions.is_subject(viewer, person_id)
 
 
+#: Fields that name an account (its sign-in name, e-mail, given names) and
+#: stored copies of an account's name: identifying like a person's name.
+ACCOUNT_FIELDS = ("username", "email", "first_name", "last_name")
+ACCOUNT_LABEL_FIELDS = {"governance.auditevent": ("actor_label",)}
+
+
+def _names_account(model: Any, name: str) -> bool:
+    from django.contrib.auth import get_user_model
+
+    label = model._meta.label_lower
+    if model is get_user_model() and name in ACCOUNT_FIELDS:
+        return True
+    return name in ACCOUNT_LABEL_FIELDS.get(label, ())
+
+
 def is_identifying_lookup(model: type[models.Model], lookup: str) -> bool:
-    """Whether a search lookup (``person__employee_id``) ends on an identifying
-    field: searching it would let a pseudonymised viewer link a known
-    identity to its pseudonym."""
+    """Whether a search or filter lookup (``person__employee_id``,
+    ``user__username``) reaches an identifying field: searching it would let a
+    pseudonymised viewer link a known identity to its pseudonym."""
     current: Any = model
     parts = lookup.lstrip("^=@").split("__")
     for position, part in enumerate(parts):
@@ -253,8 +255,26 @@ def is_identifying_lookup(model: type[models.Model], lookup: str) -> bool:
                 return False
             current = field.related_model
             continue
+        if _names_account(current, part):
+            return True
         spec = identifying(current)
         return spec is not None and part in spec.fields
+    return False
+
+
+def _ends_on_account(model: type[models.Model], lookup: str) -> bool:
+    """Whether an identifying lookup names an account rather than a person
+    (an account's name can't be searched by pseudonym: it matches nothing)."""
+    current: Any = model
+    for part in lookup.lstrip("^=@").split("__"):
+        try:
+            field = current._meta.get_field(part)
+        except Exception:  # noqa: BLE001 - a transform or unknown name
+            return False
+        if field.is_relation and field.related_model is not None:
+            current = field.related_model
+            continue
+        return _names_account(current, part)
     return False
 
 
@@ -273,7 +293,7 @@ def _person_paths(model: type[models.Model], lookups: list[str]) -> set[str]:
     record through an identifying search lookup."""
     paths = set()
     for lookup in lookups:
-        if is_identifying_lookup(model, lookup):
+        if is_identifying_lookup(model, lookup) and not _ends_on_account(model, lookup):
             parts = lookup.lstrip("^=@").split("__")
             paths.add("__".join(parts[:-1]))
     return paths

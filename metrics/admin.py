@@ -46,7 +46,7 @@ from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 from import_export.forms import ExportForm
 
-from governance import display, permissions
+from governance import display, labels, permissions
 from governance.admin_base import (
     GovernedAdminForm,
     GovernedModelAdmin,
@@ -54,7 +54,6 @@ from governance.admin_base import (
     ReadOnlyGovernedAdmin,
 )
 from governance.models import Person
-from governance.pseudonyms import account_label, account_pseudonym
 from metrics import exports, methodology, readiness, resources, services, smart
 from metrics.models import (
     Annotation,
@@ -903,12 +902,8 @@ class TransformationStepAdmin(GovernedModelAdmin):
 
 
 def _account(obj: Any, user_id: Any) -> str:
-    """An account named as the viewer of ``obj`` may see it (pseudonymised for
-    auditors; a pseudonym when the viewer is unknown)."""
-    viewer = obj.__dict__.get("_pgp_viewer")
-    if viewer is None:
-        return account_pseudonym(user_id) if user_id is not None else "—"
-    return account_label(user_id, viewer)
+    """An account named as the current viewer may see it (governance.labels)."""
+    return labels.account_id(user_id)
 
 
 class MethodologyDraftForm(GovernedAdminForm):

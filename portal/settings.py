@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every label on the page names people and accounts for this viewer.
+    "governance.labels.ViewerMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "governance.middleware.MFARequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.conf import settings
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from governance import labels
 from governance.audit.history import GovernedHistoricalRecords
 from governance.classification import Sensitivity, classification_field
-from governance.crypto.fields import ERASED, EncryptedCharField, EncryptedDateField
+from governance.crypto.fields import EncryptedCharField, EncryptedDateField
 from governance.querysets import (
     DepartmentQuerySet,
     MembershipQuerySet,
@@ -208,13 +208,8 @@ class Person(models.Model):
         ]
 
     def __str__(self) -> str:
-        alias = self.__dict__.get("_pgp_pseudonym")  # governance.pseudonyms
-        if alias:
-            return str(alias)
-        name: Any = self.full_name
-        if name is ERASED or self.erased_at:
-            return f"{self.employee_id} · [erased]"
-        return f"{self.employee_id} · {name}"
+        # Named as whoever is looking may see it (governance.labels).
+        return labels.person(self)
 
 
 class Membership(models.Model):
@@ -239,7 +234,7 @@ class Membership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.person.employee_id} in {self.team}"
+        return f"{labels.person_ref(self.person)} in {self.team}"
 
 
 class PersonUserObjectPermission(UserObjectPermissionBase):

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from governance import labels
 from governance.audit.history import GovernedHistoricalRecords
 from governance.classification import Sensitivity
 from governance.querysets import GovernedQuerySet
@@ -123,7 +124,7 @@ class LegalHold(models.Model):
 
     def __str__(self) -> str:
         what: Any = (
-            f"person {self.person.employee_id}"
+            f"person {labels.person_ref(self.person)}"
             if self.person_id and self.person
             else f"{self.record_type}#{self.record_id}"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from governance import labels
 from governance.audit.history import GovernedHistoricalRecords
 from governance.classification import Sensitivity
 from governance.crypto.fields import (
@@ -49,7 +50,7 @@ class PeerFeedback(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Peer feedback {self.cycle} on {self.subject.employee_id}"
+        return f"Peer feedback {self.cycle} on {labels.person_ref(self.subject)}"
 
 
 class StakeholderFeedback(models.Model):
@@ -155,4 +156,6 @@ class Evaluation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Evaluation of {self.person.employee_id} {self.period_start:%Y-%m}"
+        return (
+            f"Evaluation of {labels.person_ref(self.person)} {self.period_start:%Y-%m}"
+        )

@@ -1,0 +1,279 @@
+"""How a person or an account is named to whoever is looking: the one rule.
+
+Every label that names a person or a user account goes through this module:
+``Person.__str__``, ``User.__str__`` and the ``__str__`` of every record that
+points at a person, so autocomplete results, foreign-key dropdowns, history
+pages ("Changed by"), object titles, messages, templates, exports and reports
+all say the same thing to the same viewer.
+
+Who is looking travels as an explicit context, :class:`Viewing`, set for each
+request by :class:`ViewerMiddleware` (after authentication) and by
+:func:`viewing` around any other work done on someone's behalf (a report job,
+a PDF rendered for a user). Without a viewer (the shell, migrations, jobs with
+no one behind them) labels are the plain identities, as before.
+
+The rule, for a viewer looking at a person:
+
+1. an auditor without ``governance.view_identities`` sees the person's
+   pseudonym (``P-…``), except for their own record;
+2. a viewer whose scope reaches the person (``Person.objects.visible_to``:
+   HR, compliance, the person's manager or department steward, the person)
+   sees ``employee id · name``;
+3. anyone else sees the *work directory* entry: the name only, never the
+   employee id or e-mail (a metric's owner or a department's steward in
+   another department is named, as a company directory would).
+
+Accounts: a pseudonymised viewer sees the pseudonym of the person behind the
+account (``U-…`` for an account with no person); everyone else the username,
+which is directory information like the name.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from governance import pseudonyms
+
+ERASED_TEXT = "[erased]"
+NOBODY = "—"
+
+
+@dataclass
+class Viewing:
+    """Who is looking, and what has been worked out about them (per request)."""
+
+    user: Any
+    _pseudonymised: bool | None = None
+    _visible_people: frozenset[str] | None = None  # None: not loaded yet
+    _all_people: bool | None = None
+    _account_people: dict[int, str] | None = None
+    _extra: dict[str, Any] = field(default_factory=dict)
+
+    # -- facts about the viewer -------------------------------------------------
+
+    @property
+    def pseudonymised(self) -> bool:
+        if self._pseudonymised is None:
+            self._pseudonymised = pseudonyms.sees_pseudonyms(self.user)
+        return self._pseudonymised
+
+    def is_self(self, person_id: Any) -> bool:
+        from governance import permissions
+
+        return permissions.is_subject(self.user, person_id)
+
+    def reaches(self, person_id: Any) -> bool:
+        """Whether the viewer's scope reaches this person (may see who it is)."""
+        if person_id is None:
+            return False
+        if self._all_people is None:
+            self._load_scope()
+        if self._all_people:
+            return True
+        return str(person_id) in (self._visible_people or frozenset())
+
+    def _load_scope(self) -> None:
+        from governance import permissions
+        from governance.models import Person
+
+        user = self.user
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            self._all_people, self._visible_people = False, frozenset()
+            return
+        if user.is_superuser or (
+            permissions.has_model_perm(user, Person, "view")
+            and permissions.has_org_scope(user, Person)
+        ):
+            self._all_people = True
+            return
+        self._all_people = False
+        visible = {
+            str(pk)
+            for pk in Person.objects.visible_to(user, "view").values_list(
+                "pk", flat=True
+            )
+        }
+        own = permissions.person_of(user)
+        if own is not None:
+            visible.add(str(own.pk))
+        self._visible_people = frozenset(visible)
+
+    def person_behind(self, user_id: Any) -> str | None:
+        """The person id behind an account, from one query per request."""
+        if self._account_people is None:
+            from governance.models import Person
+
+            self._account_people = {
+                int(user): str(pk)
+                for pk, user in Person.objects.filter(user__isnull=False).values_list(
+                    "pk", "user_id"
+                )
+            }
+        try:
+            return self._account_people.get(int(user_id))
+        except (TypeError, ValueError):
+            return None
+
+
+_current: contextvars.ContextVar[Viewing | None] = contextvars.ContextVar(
+    "portal_viewing", default=None
+)
+
+
+def current() -> Viewing | None:
+    """Who is looking now (None outside any request or :func:`viewing` block)."""
+    return _current.get()
+
+
+@contextmanager
+def viewing(user: Any) -> Iterator[Viewing]:
+    """Label everything inside the block for ``user``."""
+    context = user if isinstance(user, Viewing) else Viewing(user)
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
+
+
+def _context(viewer: Any) -> Viewing | None:
+    if viewer is _CURRENT:
+        return current()
+    if viewer is None:
+        return None
+    if isinstance(viewer, Viewing):
+        return viewer
+    active = current()
+    if active is not None and active.user is viewer:
+        return active  # reuse what this request already worked out
+    return Viewing(viewer)
+
+
+class _Current:
+    def __repr__(self) -> str:
+        return "<the current viewer>"
+
+
+_CURRENT: Any = _Current()
+
+
+class ViewerMiddleware:
+    """Sets the viewer for the request: every label on the page is for them."""
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        with viewing(request.user):
+            return self.get_response(request)
+
+
+# -- people ---------------------------------------------------------------------
+
+
+def _name(person: Any) -> str:
+    name: Any = person.full_name
+    from governance.crypto.fields import ERASED
+
+    if name is ERASED or person.erased_at:
+        return ERASED_TEXT
+    return str(name) if name is not None else ""
+
+
+def person(person: Any, viewer: Any = _CURRENT) -> str:
+    """The label of a person record for the viewer (see the module's rule)."""
+    if person is None:
+        return NOBODY
+    alias = pseudonyms.alias_of(person)
+    if alias:
+        return alias
+    context = _context(viewer)
+    if context is None or context.is_self(person.pk):
+        return f"{person.employee_id} · {_name(person)}"
+    if context.pseudonymised:
+        return pseudonyms.pseudonym(person.pk)
+    if context.reaches(person.pk):
+        return f"{person.employee_id} · {_name(person)}"
+    return _name(person)
+
+
+def person_ref(person: Any, viewer: Any = _CURRENT) -> str:
+    """The short reference to a person inside another record's label
+    ("Evaluation of NW-0018 …"): the employee id, the pseudonym, or for a
+    viewer out of scope the directory name."""
+    if person is None:
+        return NOBODY
+    alias = pseudonyms.alias_of(person)
+    if alias:
+        return alias
+    context = _context(viewer)
+    if context is None or context.is_self(person.pk):
+        return str(person.employee_id)
+    if context.pseudonymised:
+        return pseudonyms.pseudonym(person.pk)
+    if context.reaches(person.pk):
+        return str(person.employee_id)
+    return _name(person)
+
+
+def person_id_ref(person_id: Any, employee_id: Any, viewer: Any = _CURRENT) -> str:
+    """:func:`person_ref` from stored values (an export column, a report row)."""
+    if person_id is None:
+        return NOBODY if employee_id is None else str(employee_id)
+    context = _context(viewer)
+    if context is None or context.is_self(person_id):
+        return str(employee_id)
+    if context.pseudonymised:
+        return pseudonyms.pseudonym(person_id)
+    if context.reaches(person_id):
+        return str(employee_id)
+    return pseudonyms.pseudonym(person_id)
+
+
+# -- accounts -------------------------------------------------------------------
+
+
+def account(user: Any, viewer: Any = _CURRENT) -> str:
+    """The label of a user account for the viewer."""
+    if user is None:
+        return NOBODY
+    return account_id(user.pk, viewer, username=user.get_username())
+
+
+def account_id(user_id: Any, viewer: Any = _CURRENT, *, username: str = "") -> str:
+    """:func:`account` from an account id (audit events, history rows)."""
+    if user_id is None:
+        return NOBODY
+    context = _context(viewer)
+    if (
+        context is not None
+        and context.pseudonymised
+        and getattr(context.user, "pk", None) != _as_int(user_id)
+    ):
+        person_id = context.person_behind(user_id)
+        if person_id is None:
+            return pseudonyms.account_pseudonym(user_id)
+        if not context.is_self(person_id):
+            return pseudonyms.pseudonym(person_id)
+    if username:
+        return username
+    from django.contrib.auth import get_user_model
+
+    found = (
+        get_user_model()
+        ._default_manager.filter(pk=user_id)
+        .values_list("username", flat=True)
+        .first()
+    )
+    return str(found) if found is not None else f"user #{user_id}"
+
+
+def _as_int(value: Any) -> Any:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value

@@ -404,7 +404,21 @@ def sweep_urls(world: World) -> list[str]:
     for name in sorted(CUSTOM_PAGES):
         urls += CUSTOM_PAGES[name](world)
     urls += _autocomplete_urls()
-    return urls + selfservice_urls(world)
+    return urls + api_urls(world) + selfservice_urls(world)
+
+
+def api_urls(world: World) -> list[str]:
+    """The read API, as a staff session sees it (a page of each list)."""
+    from metrics.models import Metric
+
+    urls = [reverse("api:metric-list")]
+    keys = Metric.objects.filter(level="individual").order_by("key")
+    for key in keys.values_list("key", flat=True)[:3]:
+        urls += [
+            reverse("api:metric-detail", args=[key]),
+            f"{reverse('api:observation-list')}?metric={key}",
+        ]
+    return urls
 
 
 def selfservice_urls(world: World) -> list[str]:
@@ -459,6 +473,21 @@ def _leaks(
     return found, read
 
 
+def _export_leaks(client: Client, forbidden: dict[str, str]) -> list[str]:
+    """The observation export (CSV) as the viewer downloads it."""
+    url = reverse("admin:metrics_observation_export")
+    response = client.post(url, {"format": "0", "resource": "0"})
+    if response.status_code != 200:
+        return []
+    assert "attachment" in response.get("Content-Disposition", "")
+    text = response.content.decode("utf-8", errors="replace")
+    return [
+        f"{url} (CSV): {value!r} ({what})"
+        for value, what in forbidden.items()
+        if value in text and _pattern(value).search(text)
+    ]
+
+
 @pytest.mark.parametrize("role", SWEPT_ROLES)
 def test_no_page_identifies_anyone_the_viewer_may_not_see(world, role):
     viewer = world.ctx.users[role]
@@ -468,6 +497,7 @@ def test_no_page_identifies_anyone_the_viewer_may_not_see(world, role):
     client.force_login(viewer)
     urls = sweep_urls(world)
     leaks, read = _leaks(client, urls, forbidden)
+    leaks += _export_leaks(client, forbidden)
     # The sweep reads real pages (not only refusals and redirects): an employee
     # has no admin, only the self-service pages.
     least = 3 if role == "employee" else 40

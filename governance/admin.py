@@ -121,15 +121,28 @@ class PersonAdmin(GovernedModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # people leave or are erased; records are never deleted
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.erased_at:
+            return False  # erased: the record is read-only (person_update refuses)
+        return super().has_change_permission(request, obj)
+
     def save_governed(
         self, request: HttpRequest, obj: Any, form: Any, change: bool, reason: str
     ) -> None:
         if change:
-            services.save_governed(obj, actor=request.user, reason=reason)
-            if obj.status == Person.Status.LEFT and obj.user_id and obj.user.is_active:
-                services.user_deactivate(
-                    user=obj.user, actor=request.user, reason=f"left: {reason}"
-                )
+            # One write path: the service's rules (an erased person can't be
+            # edited; a leaver's account stops working) hold here too.
+            fields = {f.name for f in Person._meta.get_fields()}
+            services.person_update(
+                person=obj,
+                actor=request.user,
+                reason=reason,
+                changes={
+                    name: getattr(obj, name)
+                    for name in form.changed_data
+                    if name in fields
+                },
+            )
         else:
             services.person_create(
                 actor=request.user,

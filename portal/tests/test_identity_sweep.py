@@ -236,9 +236,23 @@ def _pattern(text: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w.@-])" + re.escape(text) + r"(?![\w@-])")
 
 
+def _pdf_text(content: bytes) -> str:
+    """The text a reader of the PDF sees (and its metadata)."""
+    import io
+
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(content))
+    parts = [page.extract_text() or "" for page in reader.pages]
+    parts += [str(v) for v in (reader.metadata or {}).values()]
+    return "\n".join(parts)
+
+
 def _readable(response: Any) -> str:
-    body = response.content.decode("utf-8", errors="replace")
     kind = response.get("Content-Type", "")
+    if "pdf" in kind:
+        return _pdf_text(b"".join(response) if response.streaming else response.content)
+    body = response.content.decode("utf-8", errors="replace")
     if "json" in kind:
         try:
             return json.dumps(json.loads(body), ensure_ascii=False)
@@ -462,8 +476,7 @@ def _leaks(
         if response.status_code >= 500:
             found.append(f"{url}: server error {response.status_code}")
             continue
-        kind = response.get("Content-Type", "")
-        if "pdf" in kind or response.status_code in (301, 302, 403, 404):
+        if response.status_code in (301, 302, 403, 404):
             continue
         text = _readable(response)
         read += 1

@@ -55,6 +55,7 @@ lint: install
 	DJANGO_SETTINGS_MODULE=portal.settings_test $(PY) manage.py check
 	DJANGO_SETTINGS_MODULE=portal.settings_test $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from governance import permissions
+from governance import labels, permissions
 from governance.audit import events
 from governance.jobs import enqueue_on_commit
 
@@ -180,13 +180,16 @@ def render_job(job_id: int) -> str:
     try:
         if not user.is_active:
             raise PermissionDenied("the requester's account is no longer active")
-        pack = sections.build_audit_pack(
-            viewer=user,
-            date_from=job.date_from,
-            date_to=job.date_to,
-            section_keys=job.sections or None,
-            pseudonymise=job.pseudonymised,
-        )
+        # Labels in the pack name people and accounts as the requester may
+        # see them (governance.labels), as on their admin pages.
+        with labels.viewing(user):
+            pack = sections.build_audit_pack(
+                viewer=user,
+                date_from=job.date_from,
+                date_to=job.date_to,
+                section_keys=job.sections or None,
+                pseudonymise=job.pseudonymised,
+            )
         ReportJob.objects.filter(pk=job.pk).update(
             chunks_done=0, chunks_total=len(pack.chunks) + 1
         )

@@ -3,18 +3,27 @@
 :class:`Engine` turns one complete HTML document into one PDF/A-3b file. It is
 built from an :class:`EngineConfig` (stylesheet text, base URL, allowed
 resource directories), which is plain picklable data, so the same engine can
-run in the calling process or in a worker process of a pool
-(:func:`write_in_worker`). Django templates are rendered by the caller.
+run in a worker process of a pool (:func:`write_in_worker`,
+:func:`write_once`). Django templates are rendered by the caller.
+
+WeasyPrint lays text out through Pango, whose font map is not thread-safe:
+two documents laid out at once in one process can corrupt the heap or
+deadlock it. The web process (any threaded server) therefore never builds an
+:class:`Engine`; :mod:`governance.reports.render` sends every document to
+worker processes. Errors leave a worker as :class:`RenderFailed` (or a
+built-in exception), so the caller never has to import WeasyPrint to read one.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 PDF_VARIANT = "pdf/a-3b"
@@ -23,6 +32,18 @@ PDF_VARIANT = "pdf/a-3b"
 #: of short-lived objects, and the default (700) runs the collector thousands
 #: of times per chunk. Measured on a 500-row table chunk: about 25 % less CPU.
 GC_THRESHOLD = (50_000, 20, 1000)
+
+_T = TypeVar("_T")
+
+#: True in a render worker (set by :func:`init_worker`).
+_IN_WORKER = False
+#: Engines built in this process outside a render worker (see engines_built_here).
+_BUILT_HERE = 0
+
+
+class RenderFailed(Exception):
+    """A document could not be rendered. Carries the original error's message;
+    picklable without WeasyPrint (the original is in the worker's traceback)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +114,9 @@ class Engine:
         from weasyprint import CSS
         from weasyprint.text.fonts import FontConfiguration
 
+        global _BUILT_HERE
+        if not _IN_WORKER:
+            _BUILT_HERE += 1
         self.config = config
         self.fetcher = make_fetcher(config.roots)
         self.font_config = FontConfiguration()
@@ -157,11 +181,46 @@ def init_worker() -> None:
     """Pool initializer: the worker only ever renders, so tune its GC for good."""
     import weasyprint  # noqa: F401 - import once, before freezing
 
+    global _IN_WORKER
+    _IN_WORKER = True
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
 
 
+def engines_built_here() -> int:
+    """How many engines this process built outside a render worker (tests: 0 in
+    the web process)."""
+    return _BUILT_HERE
+
+
+def worker_pid() -> int:
+    """The process id of whoever runs this (tests: a render worker is not the caller)."""
+    return os.getpid()
+
+
+def _portable_errors(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Re-raise WeasyPrint's (and other libraries') errors as :class:`RenderFailed`.
+
+    A worker's exception is pickled to the caller, and unpickling a WeasyPrint
+    exception would import WeasyPrint there. Built-in exceptions (OSError,
+    MemoryError ...) pass unchanged; ``FatalURLFetchingError`` is a
+    BaseException by WeasyPrint's design, hence BaseException here.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> _T:
+        try:
+            return fn(*args, **kwargs)
+        except BaseException as exc:
+            if type(exc).__module__ == "builtins" or isinstance(exc, RenderFailed):
+                raise
+            raise RenderFailed(str(exc) or type(exc).__name__) from exc
+
+    return wrapper
+
+
+@_portable_errors
 def write_in_worker(
     config: EngineConfig,
     html: str,
@@ -175,6 +234,20 @@ def write_in_worker(
         _WORKER_ENGINES.clear()  # a new report: drop the previous report's engine
         engine = _WORKER_ENGINES[config] = Engine(config)
     return engine.write(html, target, attachments, extra_css=extra_css)
+
+
+def write_once(
+    config: EngineConfig,
+    html: str,
+    target: str,
+    attachments: Sequence[Attachment],
+    extra_css: str,
+) -> int:
+    """Entry point for one whole document: a fresh engine, dropped afterwards."""
+    try:
+        return write_in_worker(config, html, target, attachments, extra_css)
+    finally:
+        release_engines()
 
 
 def release_engines() -> None:

@@ -19,6 +19,17 @@ fetcher refuses anything but ``data:`` URIs and files under allowed roots, so
 a report never fetches from the network. Output is written to a temporary file
 in the target directory and renamed into place, so a failed render never leaves
 a half-written report behind.
+
+WeasyPrint never runs in the calling process: Pango's font map is not
+thread-safe, and two renders at once in one process (a threaded server, two
+PDF requests) corrupt the heap or deadlock it. Every document (and every chunk,
+unless ``workers > 1`` asks for a pool of its own) goes to one long-lived pool
+of ``spawn``ed render processes per process (:class:`RenderPool`), started on
+first use. A render process that dies is replaced (the document is tried once
+more); one that takes longer than ``settings.REPORT_RENDER_TIMEOUT`` seconds
+is killed and replaced, and the caller gets :class:`ReportRenderError`. Only a
+daemonic process (a django-q2 worker), which may not start children, renders
+in-process, one document at a time under a lock.
 """
 
 from __future__ import annotations
@@ -29,9 +40,12 @@ import logging
 import multiprocessing
 import os
 import tempfile
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -79,6 +93,11 @@ GENERATOR = "Performance Governance Portal"
 #: rows kept a 10,000-row report near 180 MB peak at the same CPU time as 500
 #: rows (about 215 MB); the per-chunk overhead is small next to layout.
 DEFAULT_ROWS_PER_CHUNK = 250
+#: Render processes shared by all threads of a process (``REPORT_RENDER_POOL``).
+DEFAULT_POOL_PROCESSES = 2
+#: Seconds one document or chunk may take in a render process, queueing
+#: included, before it is given up (``REPORT_RENDER_TIMEOUT``).
+DEFAULT_RENDER_TIMEOUT = 300.0
 
 
 class ReportRenderError(Exception):
@@ -262,13 +281,12 @@ def render_report(
             started = time.perf_counter()
             if len(head) == 1:
                 single = tmpdir / "single.pdf"
-                with engine.tuned_gc():
-                    pages = _write_inline(
-                        job.config("single"),
-                        job.document(head[0]),
-                        single,
-                        job.attachments,
-                    )
+                pages = _write_single(
+                    job.config("single"),
+                    job.document(head[0]),
+                    single,
+                    job.attachments,
+                )
                 if progress:
                     progress(1, steps)
                 chunk_pages: tuple[int, ...] = (pages,)
@@ -290,19 +308,10 @@ def render_report(
         except ImproperlyConfigured:
             raise
         except Exception as exc:
+            # engine.RenderFailed carries WeasyPrint's errors, FatalURLFetchingError included.
             raise ReportRenderError(
                 f"rendering {spec.report_type!r} failed: {exc}"
             ) from exc
-        except BaseException as exc:
-            from weasyprint.urls import FatalURLFetchingError
-
-            if isinstance(
-                exc, FatalURLFetchingError
-            ):  # a BaseException, by WeasyPrint's design
-                raise ReportRenderError(
-                    f"rendering {spec.report_type!r} failed: {exc}"
-                ) from exc
-            raise
     if progress:
         done = len(chunk_pages) + 1
         progress(done, done)
@@ -353,17 +362,159 @@ def _worker_count(requested: int | None, total_chunks: int | None) -> int:
     return workers
 
 
-def _write_inline(
+# --- where WeasyPrint runs ----------------------------------------------------------
+
+
+def _in_process() -> bool:
+    """A daemonic process (a django-q2 worker) may not start children: it lays
+    documents out itself, one at a time (:data:`_IN_PROCESS_LOCK`)."""
+    return bool(multiprocessing.current_process().daemon)
+
+
+#: Held for every in-process render, so even a threaded daemonic process never
+#: runs two WeasyPrint layouts at once.
+_IN_PROCESS_LOCK = threading.Lock()
+
+
+def _render_timeout() -> float:
+    return float(getattr(settings, "REPORT_RENDER_TIMEOUT", DEFAULT_RENDER_TIMEOUT))
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's processes (a hung layout cannot be cancelled otherwise)."""
+    kill = getattr(pool, "kill_workers", None)  # Python 3.14
+    if kill is not None:
+        kill()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.kill()
+
+
+class RenderPool:
+    """One pool of ``spawn``ed render processes, shared by every thread.
+
+    Started on first use (a process that never renders pays nothing) and kept
+    for the life of the process, so a request waits for a render, not for a
+    process start; started afresh in a forked child. A pool whose process died
+    is replaced on the next call; :meth:`run` tries a document once more on a
+    fresh pool (the death may have been another document's). Spawn, not fork:
+    forking a threaded process copies locks held by other threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._pid = 0
+        self._owners: weakref.WeakKeyDictionary[Future[Any], ProcessPoolExecutor] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _processes(self) -> int:
+        wanted = int(getattr(settings, "REPORT_RENDER_POOL", DEFAULT_POOL_PROCESSES))
+        return max(1, min(wanted, os.cpu_count() or 1))
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is not None and self._pid != os.getpid():
+                self._pool = None  # inherited through fork: not ours to use
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self._processes(),
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=engine.init_worker,
+                )
+                self._pid = os.getpid()
+            return self._pool
+
+    def _discard(self, pool: ProcessPoolExecutor, *, kill: bool = False) -> None:
+        """Stop using ``pool`` (killing its processes if asked); the next call starts another."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        if kill:
+            _kill_workers(pool)
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        for attempt in (1, 2):
+            pool = self._executor()
+            try:
+                future = pool.submit(fn, *args)
+            except (BrokenProcessPool, RuntimeError):  # broken, or shut down
+                self._discard(pool)
+                if attempt == 2:
+                    raise
+                continue
+            with self._lock:
+                self._owners[future] = pool
+            return future
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def result(self, future: Future[Any], timeout: float) -> Any:
+        """Wait for ``future``; past ``timeout`` its process is killed and replaced."""
+        try:
+            return future.result(timeout=timeout)
+        except TimeoutError:
+            self.give_up(future, timeout)
+            raise
+
+    def give_up(self, future: Future[Any], timeout: float) -> None:
+        """``future`` took over ``timeout`` s: cancel it, or kill the processes
+        of its pool (a running layout cannot be cancelled), and raise."""
+        if future.cancel():  # never started: nothing to kill
+            raise ReportRenderError(f"no render process was free within {timeout:g} s")
+        with self._lock:
+            pool = self._owners.get(future)
+        if pool is not None:
+            logger.error(
+                "a report render took over %g s: render processes replaced", timeout
+            )
+            self._discard(pool, kill=True)
+        raise ReportRenderError(f"the render took longer than {timeout:g} s")
+
+    def run(self, fn: Callable[..., Any], /, *args: Any) -> Any:
+        """``fn(*args)`` in a render process, waited for."""
+        timeout = _render_timeout()
+        for attempt in (1, 2):
+            future = self.submit(fn, *args)
+            try:
+                return self.result(future, timeout)
+            except BrokenProcessPool as exc:
+                if attempt == 2:
+                    raise ReportRenderError(
+                        "the render process died twice (see the server log)"
+                    ) from exc
+                logger.warning("a render process died; rendering once more")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def shutdown(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+_POOL = RenderPool()
+
+
+def render_process_pid() -> int:
+    """The process id a render runs in (tests: never the caller's)."""
+    return int(_POOL.run(engine.worker_pid))
+
+
+def _write_single(
     config: engine.EngineConfig,
     html: str,
     target: Path,
     attachments: Sequence[engine.Attachment] = (),
-    extra_css: str = "",
 ) -> int:
-    try:
-        return engine.write_in_worker(config, html, str(target), attachments, extra_css)
-    finally:
-        engine.release_engines()
+    """One whole document, with a fresh engine, in a render process."""
+    args = (config, html, str(target), tuple(attachments), "")
+    if _in_process():
+        with _IN_PROCESS_LOCK, engine.tuned_gc():
+            return engine.write_once(*args)
+    return int(_POOL.run(engine.write_once, *args))
 
 
 class _InlineExecutor:
@@ -377,8 +528,57 @@ class _InlineExecutor:
             future.set_exception(exc)
         return future
 
+    def result(self, future: Future[Any], timeout: float) -> Any:
+        return future.result()
+
+    def give_up(self, future: Future[Any], timeout: float) -> None:
+        raise ReportRenderError(f"the render took longer than {timeout:g} s")
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         engine.release_engines()
+
+
+class _SharedExecutor:
+    """Chunks of one report on the shared render processes."""
+
+    def __init__(self) -> None:
+        self.futures: list[Future[Any]] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        future = _POOL.submit(fn, *args)
+        self.futures.append(future)
+        return future
+
+    def result(self, future: Future[Any], timeout: float) -> Any:
+        return _POOL.result(future, timeout)
+
+    def give_up(self, future: Future[Any], timeout: float) -> None:
+        _POOL.give_up(future, timeout)
+
+
+class _OwnExecutor:
+    """Chunks of one report on a pool of its own (``workers > 1``)."""
+
+    def __init__(self, workers: int) -> None:
+        self.pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=engine.init_worker,
+        )
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        return self.pool.submit(fn, *args)
+
+    def result(self, future: Future[Any], timeout: float) -> Any:
+        try:
+            return future.result(timeout=timeout)
+        except TimeoutError:
+            self.give_up(future, timeout)
+            raise
+
+    def give_up(self, future: Future[Any], timeout: float) -> None:
+        # _executor kills this pool's processes on the way out.
+        raise ReportRenderError(f"the render took longer than {timeout:g} s")
 
 
 def _chain(head: list[str], rest: Iterator[str]) -> Iterator[str]:
@@ -388,23 +588,33 @@ def _chain(head: list[str], rest: Iterator[str]) -> Iterator[str]:
 
 @contextmanager
 def _executor(workers: int) -> Iterator[Any]:
-    if workers == 1:
-        with engine.tuned_gc():
+    if workers > 1:
+        own = _OwnExecutor(workers)
+        try:
+            yield own
+        except BaseException:
+            _kill_workers(own.pool)  # a hung or unwanted chunk must not hold us
+            raise
+        finally:
+            own.pool.shutdown(wait=True, cancel_futures=True)
+    elif _in_process():
+        with _IN_PROCESS_LOCK, engine.tuned_gc():
             inline = _InlineExecutor()
             try:
                 yield inline
             finally:
                 inline.shutdown()
-        return
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=engine.init_worker,
-    )
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    else:
+        shared = _SharedExecutor()
+        try:
+            yield shared
+        except BaseException:
+            # Drop this report's queued chunks; let running ones finish before
+            # the caller removes the directory they write into.
+            for future in shared.futures:
+                future.cancel()
+            wait(shared.futures, timeout=_render_timeout())
+            raise
 
 
 def _render_chunked(
@@ -419,6 +629,7 @@ def _render_chunked(
 ) -> tuple[Path, tuple[int, ...]]:
     started = time.perf_counter()
     chunk_config = job.config("chunk")
+    timeout = _render_timeout()
     paths: list[Path] = []
     counts: dict[int, int] = {}
     with _executor(workers) as executor:
@@ -426,7 +637,9 @@ def _render_chunked(
 
         def collect(block_until: int) -> None:
             while len(pending) > block_until:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+                if not done:  # nothing finished in time: give up on the oldest
+                    executor.give_up(min(pending, key=pending.__getitem__), timeout)
                 for future in done:
                     counts[pending.pop(future)] = future.result()
                     if progress:
@@ -472,7 +685,7 @@ def _render_chunked(
             stamp_jobs.append((path, count, future))
         stamps = []
         for path, count, future in stamp_jobs:
-            if (pages := future.result()) != count:
+            if (pages := executor.result(future, timeout)) != count:
                 raise ReportRenderError(
                     f"stamp document has {pages} pages, expected {count}"
                 )

@@ -98,6 +98,13 @@ def masked_label(user: Any) -> Any:
 
 
 class MaskingChangeList(ChangeList):
+    def get_ordering_field(self, field_name: Any) -> Any:
+        # Django only hides the header link of a column not in sortable_by;
+        # ``?o=`` would still sort by it.
+        if self.sortable_by is not None and field_name not in self.sortable_by:
+            return None
+        return super().get_ordering_field(field_name)
+
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
         rows = list(self.result_list)
@@ -212,6 +219,36 @@ class GovernedModelAdmin(SimpleHistoryAdmin):
         # A pseudonymised viewer finds people by the pseudonym they see, never
         # by who they are (that would link an identity to its pseudonym).
         return pseudonyms.search(queryset, fields, search_term), True
+
+    # -- ordering: never by who someone is, for a pseudonymised viewer ---------
+
+    def get_ordering(self, request: HttpRequest) -> Any:
+        ordering = list(super().get_ordering(request) or self.model._meta.ordering)
+        if not pseudonyms.sees_pseudonyms(request.user):
+            return ordering
+        # Rows sorted by employee id would let the pseudonyms' order tell it.
+        kept = [
+            item
+            for item in ordering
+            if not (
+                isinstance(item, str)
+                and pseudonyms.is_identifying_lookup(self.model, item.lstrip("-"))
+            )
+        ]
+        return [*kept, "pk"]
+
+    def get_sortable_by(self, request: HttpRequest) -> Any:
+        sortable = super().get_sortable_by(request)
+        if not pseudonyms.sees_pseudonyms(request.user):
+            return sortable
+        return [
+            name
+            for name in sortable
+            if not (
+                isinstance(name, str)
+                and pseudonyms.is_identifying_lookup(self.model, name)
+            )
+        ]
 
     # -- query-string lookups ---------------------------------------------------
 

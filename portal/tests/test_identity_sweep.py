@@ -695,3 +695,24 @@ def test_role_holders_out_of_scope_are_named_never_identified(world):
     assert owner["name"] in text
     assert not _pattern(owner["employee_id"]).search(text)
     assert owner["email"] not in text
+
+
+def test_the_auditor_cant_sort_people_by_who_they_are(world):
+    """Rows in employee-id order would let the pseudonyms' order tell it."""
+    client = _client(world, "auditor")
+    people = list(Person.objects.order_by("employee_id").values_list("pk", flat=True))
+    by_id = [pseudonyms.pseudonym(pk) for pk in people]
+    by_pk = [pseudonyms.pseudonym(pk) for pk in sorted(people)]
+    for query in ("all=", "o=1", "o=-1"):
+        url = f"/admin/governance/person/?{query}"
+        text = _page(client, url)
+        shown = re.findall(r"\bP-[0-9a-f]{8}\b", text)
+        order = list(dict.fromkeys(a for a in shown if a in set(by_id)))
+        assert len(order) > 10, url
+        assert order != [a for a in by_id if a in order], url
+        assert order == [a for a in by_pk if a in order], url
+    # HR sorts by employee id as before.
+    text = _page(_client(world, "hr"), "/admin/governance/person/?all=")
+    ids = re.findall(r"\bNW-\d{4}\b", text)
+    ids = list(dict.fromkeys(ids))
+    assert ids == sorted(ids)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from governance import pseudonyms
@@ -44,21 +44,40 @@ NOBODY = "—"
 
 @dataclass
 class Viewing:
-    """Who is looking, and what has been worked out about them (per request)."""
+    """Who is looking, and what has been worked out about them (per request).
 
-    user: Any
+    Built from a user, or from a request whose user is read when a label is
+    first needed: the API authenticates a token inside the view, after the
+    middleware ran, and sets the request's user then.
+    """
+
+    given_user: Any = None
+    request: Any = None
+    _for: Any = None  # the user the facts below were worked out for
     _pseudonymised: bool | None = None
     _visible_people: frozenset[str] | None = None  # None: not loaded yet
     _all_people: bool | None = None
     _account_people: dict[int, str] | None = None
-    _extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def user(self) -> Any:
+        user = self.given_user
+        if self.request is not None:
+            user = getattr(self.request, "user", None)
+        if user is not self._for:  # a new user: forget what was worked out
+            self._for = user
+            self._pseudonymised = None
+            self._visible_people = None
+            self._all_people = None
+        return user
 
     # -- facts about the viewer -------------------------------------------------
 
     @property
     def pseudonymised(self) -> bool:
+        user = self.user
         if self._pseudonymised is None:
-            self._pseudonymised = pseudonyms.sees_pseudonyms(self.user)
+            self._pseudonymised = pseudonyms.sees_pseudonyms(user)
         return self._pseudonymised
 
     def is_self(self, person_id: Any) -> bool:
@@ -70,6 +89,7 @@ class Viewing:
         """Whether the viewer's scope reaches this person (may see who it is)."""
         if person_id is None:
             return False
+        self.user  # noqa: B018 - drops facts worked out for another user
         if self._all_people is None:
             self._load_scope()
         if self._all_people:
@@ -132,7 +152,7 @@ def current() -> Viewing | None:
 @contextmanager
 def viewing(user: Any) -> Iterator[Viewing]:
     """Label everything inside the block for ``user``."""
-    context = user if isinstance(user, Viewing) else Viewing(user)
+    context = user if isinstance(user, Viewing) else Viewing(given_user=user)
     token = _current.set(context)
     try:
         yield context
@@ -150,7 +170,7 @@ def _context(viewer: Any) -> Viewing | None:
     active = current()
     if active is not None and active.user is viewer:
         return active  # reuse what this request already worked out
-    return Viewing(viewer)
+    return Viewing(given_user=viewer)
 
 
 class _Current:
@@ -168,7 +188,7 @@ class ViewerMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: Any) -> Any:
-        with viewing(request.user):
+        with viewing(Viewing(request=request)):
             return self.get_response(request)
 
 

@@ -204,54 +204,43 @@ def _name(person: Any) -> str:
     return str(name) if name is not None else ""
 
 
-def person(person: Any, viewer: Any = _CURRENT) -> str:
-    """The label of a person record for the viewer (see the module's rule)."""
+def _sight(person: Any, viewer: Any) -> str:
+    """What the viewer may see of ``person``: ``"identity"``, ``"pseudonym"``
+    or ``"directory"`` (the name only)."""
+    context = _context(viewer)
+    if context is None or context.is_self(person.pk):
+        return "identity"
+    if context.pseudonymised:
+        return "pseudonym"
+    return "identity" if context.reaches(person.pk) else "directory"
+
+
+def _label(person: Any, viewer: Any, *, short: bool) -> str:
     if person is None:
         return NOBODY
     alias = pseudonyms.alias_of(person)
     if alias:
         return alias
-    context = _context(viewer)
-    if context is None or context.is_self(person.pk):
-        return f"{person.employee_id} · {_name(person)}"
-    if context.pseudonymised:
+    sight = _sight(person, viewer)
+    if sight == "pseudonym":
         return pseudonyms.pseudonym(person.pk)
-    if context.reaches(person.pk):
-        return f"{person.employee_id} · {_name(person)}"
-    return _name(person)
+    if sight == "directory":
+        return _name(person)
+    return (
+        str(person.employee_id) if short else f"{person.employee_id} · {_name(person)}"
+    )
+
+
+def person(person: Any, viewer: Any = _CURRENT) -> str:
+    """The label of a person record for the viewer (see the module's rule)."""
+    return _label(person, viewer, short=False)
 
 
 def person_ref(person: Any, viewer: Any = _CURRENT) -> str:
     """The short reference to a person inside another record's label
     ("Evaluation of NW-0018 …"): the employee id, the pseudonym, or for a
     viewer out of scope the directory name."""
-    if person is None:
-        return NOBODY
-    alias = pseudonyms.alias_of(person)
-    if alias:
-        return alias
-    context = _context(viewer)
-    if context is None or context.is_self(person.pk):
-        return str(person.employee_id)
-    if context.pseudonymised:
-        return pseudonyms.pseudonym(person.pk)
-    if context.reaches(person.pk):
-        return str(person.employee_id)
-    return _name(person)
-
-
-def person_id_ref(person_id: Any, employee_id: Any, viewer: Any = _CURRENT) -> str:
-    """:func:`person_ref` from stored values (an export column, a report row)."""
-    if person_id is None:
-        return NOBODY if employee_id is None else str(employee_id)
-    context = _context(viewer)
-    if context is None or context.is_self(person_id):
-        return str(employee_id)
-    if context.pseudonymised:
-        return pseudonyms.pseudonym(person_id)
-    if context.reaches(person_id):
-        return str(employee_id)
-    return pseudonyms.pseudonym(person_id)
+    return _label(person, viewer, short=True)
 
 
 # -- accounts -------------------------------------------------------------------

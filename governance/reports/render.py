@@ -391,6 +391,15 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
             process.kill()
 
 
+def _wait(owner: Any, future: Future[Any], timeout: float) -> Any:
+    """``future``'s result; past ``timeout`` the owner gives it up (and raises)."""
+    try:
+        return future.result(timeout=timeout)
+    except TimeoutError:
+        owner.give_up(future, timeout)
+        raise
+
+
 class RenderPool:
     """One pool of ``spawn``ed render processes, shared by every thread.
 
@@ -453,11 +462,7 @@ class RenderPool:
 
     def result(self, future: Future[Any], timeout: float) -> Any:
         """Wait for ``future``; past ``timeout`` its process is killed and replaced."""
-        try:
-            return future.result(timeout=timeout)
-        except TimeoutError:
-            self.give_up(future, timeout)
-            raise
+        return _wait(self, future, timeout)
 
     def give_up(self, future: Future[Any], timeout: float) -> None:
         """``future`` took over ``timeout`` s: cancel it, or kill the processes
@@ -570,11 +575,7 @@ class _OwnExecutor:
         return self.pool.submit(fn, *args)
 
     def result(self, future: Future[Any], timeout: float) -> Any:
-        try:
-            return future.result(timeout=timeout)
-        except TimeoutError:
-            self.give_up(future, timeout)
-            raise
+        return _wait(self, future, timeout)
 
     def give_up(self, future: Future[Any], timeout: float) -> None:
         # _executor kills this pool's processes on the way out.

@@ -472,18 +472,11 @@ def refused_lookup(model: type[models.Model], lookup: str, user: Any) -> bool:
     """Whether ``user`` may not filter ``model`` by ``lookup`` from the query
     string: encrypted values can't be compared by anyone, and a pseudonymised
     viewer may not filter by what identifies a person or an account."""
-    current: Any = model
-    for part in lookup.split("__"):
-        try:
-            field = current._meta.get_field(part)
-        except Exception:  # noqa: BLE001 - a transform (``__in``) or unknown
-            break
-        if part in {f.name for f in display.encrypted_fields(current)}:
-            return True
-        if field.is_relation and field.related_model is not None:
-            current = field.related_model
-            continue
-        break
+    target = pseudonyms.lookup_target(model, lookup)
+    if target is not None and target[1] in {
+        f.name for f in display.encrypted_fields(target[0])
+    }:
+        return True
     return pseudonyms.sees_pseudonyms(user) and pseudonyms.is_identifying_lookup(
         model, lookup
     )

@@ -239,43 +239,44 @@ def _names_account(model: Any, name: str) -> bool:
     return name in ACCOUNT_LABEL_FIELDS.get(label, ())
 
 
-def is_identifying_lookup(model: type[models.Model], lookup: str) -> bool:
-    """Whether a search or filter lookup (``person__employee_id``,
-    ``user__username``) reaches an identifying field: searching it would let a
-    pseudonymised viewer link a known identity to its pseudonym."""
+def lookup_target(model: type[models.Model], lookup: str) -> tuple[Any, str] | None:
+    """The model and field a search or filter lookup ends on
+    (``person__employee_id__iexact`` → ``(Person, "employee_id")``), or None
+    for a lookup that names no field."""
     current: Any = model
     parts = lookup.lstrip("^=@").split("__")
     for position, part in enumerate(parts):
         try:
             field = current._meta.get_field(part)
         except Exception:  # noqa: BLE001 - a transform (``__iexact``) or unknown
-            return False
-        if field.is_relation and field.related_model is not None:
-            if position == len(parts) - 1:
-                return False
+            return None
+        last = position == len(parts) - 1
+        if field.is_relation and field.related_model is not None and not last:
             current = field.related_model
             continue
-        if _names_account(current, part):
-            return True
-        spec = identifying(current)
-        return spec is not None and part in spec.fields
-    return False
+        return current, part
+    return None
+
+
+def is_identifying_lookup(model: type[models.Model], lookup: str) -> bool:
+    """Whether a search or filter lookup (``person__employee_id``,
+    ``user__username``) reaches an identifying field: searching it would let a
+    pseudonymised viewer link a known identity to its pseudonym."""
+    target = lookup_target(model, lookup)
+    if target is None:
+        return False
+    current, name = target
+    if _names_account(current, name):
+        return True
+    spec = identifying(current)
+    return spec is not None and name in spec.fields
 
 
 def _ends_on_account(model: type[models.Model], lookup: str) -> bool:
-    """Whether an identifying lookup names an account rather than a person
-    (an account's name can't be searched by pseudonym: it matches nothing)."""
-    current: Any = model
-    for part in lookup.lstrip("^=@").split("__"):
-        try:
-            field = current._meta.get_field(part)
-        except Exception:  # noqa: BLE001 - a transform or unknown name
-            return False
-        if field.is_relation and field.related_model is not None:
-            current = field.related_model
-            continue
-        return _names_account(current, part)
-    return False
+    """Whether a lookup names an account rather than a person (an account's
+    name can't be searched by pseudonym: it matches nothing)."""
+    target = lookup_target(model, lookup)
+    return target is not None and _names_account(*target)
 
 
 def identity_for(viewer: Any, person_id: Any, plain: Any) -> Any:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -192,11 +191,6 @@ def engines_built_here() -> int:
     """How many engines this process built outside a render worker (tests: 0 in
     the web process)."""
     return _BUILT_HERE
-
-
-def worker_pid() -> int:
-    """The process id of whoever runs this (tests: a render worker is not the caller)."""
-    return os.getpid()
 
 
 def _portable_errors(fn: Callable[..., _T]) -> Callable[..., _T]:

@@ -503,11 +503,6 @@ class RenderPool:
 _POOL = RenderPool()
 
 
-def render_process_pid() -> int:
-    """The process id a render runs in (tests: never the caller's)."""
-    return int(_POOL.run(engine.worker_pid))
-
-
 def _write_single(
     config: engine.EngineConfig,
     html: str,

@@ -97,30 +97,22 @@ class Viewing:
         return str(person_id) in (self._visible_people or frozenset())
 
     def _load_scope(self) -> None:
-        from governance import permissions
         from governance.models import Person
 
         user = self.user
         if not getattr(user, "is_authenticated", False) or not user.is_active:
             self._all_people, self._visible_people = False, frozenset()
             return
-        if user.is_superuser or (
-            permissions.has_model_perm(user, Person, "view")
-            and permissions.has_org_scope(user, Person)
-        ):
+        if Person.objects.reaches_all(user, "view"):
             self._all_people = True
             return
         self._all_people = False
-        visible = {
+        self._visible_people = frozenset(
             str(pk)
             for pk in Person.objects.visible_to(user, "view").values_list(
                 "pk", flat=True
             )
-        }
-        own = permissions.person_of(user)
-        if own is not None:
-            visible.add(str(own.pk))
-        self._visible_people = frozenset(visible)
+        )
 
     def person_behind(self, user_id: Any) -> str | None:
         """The person id behind an account, from one query per request."""
@@ -150,9 +142,12 @@ def current() -> Viewing | None:
 
 
 @contextmanager
-def viewing(user: Any) -> Iterator[Viewing]:
-    """Label everything inside the block for ``user``."""
-    context = user if isinstance(user, Viewing) else Viewing(given_user=user)
+def viewing(user: Any) -> Iterator[Viewing | None]:
+    """Label everything inside the block for ``user`` (``None``: for no one in
+    particular, the plain identities, as in the shell or a job)."""
+    context = (
+        user if user is None or isinstance(user, Viewing) else Viewing(given_user=user)
+    )
     token = _current.set(context)
     try:
         yield context

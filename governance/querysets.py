@@ -72,9 +72,17 @@ class GovernedQuerySet(models.QuerySet):
 
         if not permissions.has_model_perm(user, self.model, action):
             return self.none()
-        if user.is_superuser or permissions.has_org_scope(user, self.model):
+        if self.reaches_all(user, action):
             return self
         return self.filter(self.scope_q(user, action) | self.grants_q(user, action))
+
+    def reaches_all(self, user: Any, action: str = "view") -> bool:
+        """Whether ``visible_to(user, action)`` is every row (no row filter)."""
+        from governance import permissions
+
+        return permissions.has_model_perm(user, self.model, action) and (
+            user.is_superuser or permissions.has_org_scope(user, self.model)
+        )
 
     def scope_q(self, user: Any, action: str) -> Q:
         """Rows the user's roles reach besides organisation-wide scope. Override."""

@@ -901,11 +901,6 @@ class TransformationStepAdmin(GovernedModelAdmin):
     autocomplete_fields = ["metric"]
 
 
-def _account(obj: Any, user_id: Any) -> str:
-    """An account named as the current viewer may see it (governance.labels)."""
-    return labels.account_id(user_id)
-
-
 class MethodologyDraftForm(GovernedAdminForm):
     """A draft methodology document, checked by the service before saving."""
 
@@ -1058,11 +1053,11 @@ class MethodologyVersionAdmin(ActorFormMixin, GovernedModelAdmin):
 
     @admin.display(description="prepared by")
     def prepared_by(self, obj: MethodologyVersion) -> str:
-        return _account(obj, obj.prepared_by_id)
+        return labels.account_id(obj.prepared_by_id)
 
     @admin.display(description="approved by")
     def approved_by(self, obj: MethodologyVersion) -> str:
-        return _account(obj, obj.approved_by_id)
+        return labels.account_id(obj.approved_by_id)
 
 
 # -- change control ---------------------------------------------------------------
@@ -1194,11 +1189,11 @@ class ChangeRequestAdmin(ActorFormMixin, GovernedModelAdmin):
 
     @admin.display(description="Requested by")
     def requested_by(self, obj: ChangeRequest) -> str:
-        return _account(obj, obj.requested_by_id)
+        return labels.account_id(obj.requested_by_id)
 
     @admin.display(description="Decided by")
     def decided_by(self, obj: ChangeRequest) -> str:
-        return _account(obj, obj.decided_by_id)
+        return labels.account_id(obj.decided_by_id)
 
     def save_governed(
         self, request: HttpRequest, obj: Any, form: Any, change: bool, reason: str
@@ -1384,7 +1379,7 @@ class StewardshipDisputeAdmin(ActorFormMixin, GovernedModelAdmin):
 
     @admin.display(description="Raised by")
     def raised_by(self, obj: StewardshipDispute) -> str:
-        return _account(obj, obj.raised_by_id)
+        return labels.account_id(obj.raised_by_id)
 
     def save_governed(
         self, request: HttpRequest, obj: Any, form: Any, change: bool, reason: str
@@ -1875,7 +1870,7 @@ class ObservationAdmin(ActorFormMixin, ExportMixin, GovernedModelAdmin):
 
     @admin.display(description="Entered by")
     def entered_by(self, obj: Observation) -> str:
-        return _account(obj, obj.entered_by_id)
+        return labels.account_id(obj.entered_by_id)
 
     @admin.display(description="Superseded by")
     def superseded_by_link(self, obj: Observation) -> str:

@@ -207,7 +207,7 @@ def _forbidden(world: World, viewer: User) -> dict[str, str]:
     own = permissions.person_of(viewer)
     own_pk = str(own.pk) if own is not None else None
     forbidden: dict[str, str] = {}
-    if viewer.groups.filter(name="Auditor").exists():
+    if pseudonyms.sees_pseudonyms(viewer):
         for pk, values in world.people.items():
             if pk != own_pk:
                 for kind, text in values.items():
